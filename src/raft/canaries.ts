@@ -1,0 +1,31 @@
+/**
+ * Canaries: deliberate bugs, each breaking one real rule of the protocol,
+ * switched on by name only in simulation. The simulator's checkers must
+ * catch every one of them; a checker that cannot fail is worth nothing.
+ * Each is wired into the real code path it breaks (FoundationDB's BUGGIFY idea).
+ */
+
+export const CANARIES = {
+  'commit-previous-term':
+    'The leader commits an entry of an earlier term by counting replicas (breaks Raft §5.4.2, figure 8).',
+  'vote-without-log-check':
+    'A node grants its vote without the log up-to-date check (breaks Raft §5.4.1, leader completeness).',
+  'ack-before-persist':
+    'A node sends its messages (append acks, votes) before its Ready is durable, so a crash loses acknowledged entries.',
+  'lease-read-without-check-quorum':
+    'A leader serves lease reads without checking that a quorum recently acknowledged it.',
+  'apply-before-commit':
+    'A node applies entries as soon as they are appended, before they are committed.',
+  'forget-vote-on-restart':
+    'A node forgets whom it voted for when it restarts, so it can vote twice in one term.',
+  'read-index-skips-quorum':
+    'A ReadIndex read is answered without a heartbeat round confirming leadership.',
+} as const;
+
+export type CanaryName = keyof typeof CANARIES;
+
+export const CANARY_NAMES = Object.keys(CANARIES) as CanaryName[];
+
+export function isCanaryName(name: string): name is CanaryName {
+  return Object.hasOwn(CANARIES, name);
+}
