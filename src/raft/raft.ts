@@ -113,8 +113,28 @@ export interface DurableState {
   readonly snapshot: Snapshot | null;
   /** Entries after the snapshot, in index order. */
   readonly entries: readonly Entry[];
-  /** The configuration to start with when there is no snapshot (bootstrap). */
-  readonly initialConf: ConfState;
+}
+
+/** The empty configuration of a node that has not joined a cluster yet. */
+export const EMPTY_CONF: ConfState = { voters: [], votersOutgoing: [], learners: [] };
+
+/**
+ * The snapshot every founding member of a new cluster starts from: index 1,
+ * term 1, the initial voters, and `data` (the empty state machine). Because
+ * all founders hold the same first entry, their logs agree from the start; a
+ * node that joins later starts empty and receives the configuration history
+ * in a snapshot from the leader.
+ */
+export function bootstrapSnapshot(voters: readonly NodeId[], data: Uint8Array): Snapshot {
+  assert(voters.length > 0, 'a cluster needs at least one voter');
+  return {
+    meta: {
+      index: logIndex(1),
+      term: toTerm(1),
+      conf: { voters: [...voters].sort((a, b) => a - b), votersOutgoing: [], learners: [] },
+    },
+    data,
+  };
 }
 
 /** Outcome of a local request that needs the leader. */
@@ -223,7 +243,7 @@ export class Raft {
     this.log.applyUncommitted = this.bugs.has('apply-before-commit');
     this.term = durable.hardState.term;
     this.vote = this.bugs.has('forget-vote-on-restart') ? NO_NODE : durable.hardState.vote;
-    this.conf = durable.snapshot?.meta.conf ?? durable.initialConf;
+    this.conf = durable.snapshot?.meta.conf ?? EMPTY_CONF;
     this.restartGuard = cfg.checkQuorum;
     this.prevHardState = { term: this.term, vote: this.vote, commit: this.log.committed };
     this.prevSoftState = { role: this.role, leader: this.lead };

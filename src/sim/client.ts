@@ -1,0 +1,185 @@
+/**
+ * A simulated client: issues one key-value operation at a time, retries on
+ * refusals and timeouts with the same session sequence number (so the state
+ * machine applies it at most once), and records what it observed.
+ */
+import type { NodeId } from '../core/ids.ts';
+import { NO_NODE } from '../core/ids.ts';
+import type { SeededRng } from '../core/rng.ts';
+import type { KvOperation } from '../check/history.ts';
+import type { EventQueue } from './event-queue.ts';
+import type { ClientRequest, ClientResponse, KvOpName } from './protocol.ts';
+
+export interface ClientHost {
+  readonly queue: EventQueue;
+  readonly rng: SeededRng;
+  readonly keys: readonly string[];
+  /** Every node a client may contact. */
+  endpoints(): readonly NodeId[];
+  send(to: NodeId, req: ClientRequest): void;
+  /** Claims the next operation slot; false when the run has issued all it wants. */
+  claimOp(): boolean;
+  record(op: KvOperation, definite: boolean): void;
+  nextAttemptId(): number;
+  trace(line: string): void;
+}
+
+/** Per-attempt timeout and whole-operation deadline, virtual ms. */
+const ATTEMPT_TIMEOUT_MS = 150;
+const OP_DEADLINE_MS = 1500;
+const RETRY_BACKOFF_MS = 10;
+
+interface InFlight {
+  readonly op: KvOpName;
+  readonly key: string;
+  readonly value: string | null;
+  readonly expect: string | null;
+  readonly seq: number;
+  readonly call: number;
+  attempt: number;
+  target: NodeId;
+  /** An attempt may have reached a leader that proposed it. */
+  mayHaveApplied: boolean;
+}
+
+export class SimClient {
+  private seq = 0;
+  private current: InFlight | null = null;
+  private leaderGuess: NodeId = NO_NODE;
+  /** Last value this client saw per key (to make cas likely to succeed). */
+  private readonly seen = new Map<string, string | null>();
+  done = false;
+
+  constructor(
+    readonly id: number,
+    private readonly host: ClientHost,
+  ) {}
+
+  /** Starts the next operation if the run wants more; otherwise marks the client done. */
+  next(): void {
+    const h = this.host;
+    if (!h.claimOp()) {
+      this.done = true;
+      return;
+    }
+    const r = h.rng.next();
+    const key = h.keys[h.rng.int(0, h.keys.length - 1)]!;
+    const seq = ++this.seq;
+    const fresh = `${this.id}.${seq}`;
+    let op: KvOpName;
+    let value: string | null = null;
+    let expect: string | null = null;
+    if (r < 0.4) op = 'get';
+    else if (r < 0.7) {
+      op = 'put';
+      value = fresh;
+    } else if (r < 0.9) {
+      op = 'cas';
+      value = fresh;
+      expect = this.seen.get(key) ?? null;
+    } else op = 'delete';
+    this.current = {
+      op,
+      key,
+      value,
+      expect,
+      seq,
+      call: h.queue.now,
+      attempt: 0,
+      target: this.pickTarget(),
+      mayHaveApplied: false,
+    };
+    this.sendAttempt();
+  }
+
+  private pickTarget(): NodeId {
+    if (this.leaderGuess !== NO_NODE) return this.leaderGuess;
+    const eps = this.host.endpoints();
+    return eps[this.host.rng.int(0, eps.length - 1)]!;
+  }
+
+  private sendAttempt(): void {
+    const h = this.host;
+    const cur = this.current!;
+    if (h.queue.now - cur.call >= OP_DEADLINE_MS) {
+      this.giveUp();
+      return;
+    }
+    const attempt = h.nextAttemptId();
+    cur.attempt = attempt;
+    h.send(cur.target, {
+      client: this.id,
+      attempt,
+      seq: cur.seq,
+      op: cur.op,
+      key: cur.key,
+      value: cur.value,
+      expect: cur.expect,
+    });
+    h.queue.after(ATTEMPT_TIMEOUT_MS, () => {
+      if (this.current !== cur || cur.attempt !== attempt) return;
+      // No answer: the request may have been proposed; it may still apply.
+      if (cur.op !== 'get') cur.mayHaveApplied = true;
+      this.leaderGuess = NO_NODE;
+      cur.target = this.pickTarget();
+      this.sendAttempt();
+    });
+  }
+
+  onResponse(resp: ClientResponse): void {
+    const cur = this.current;
+    if (cur === null || resp.attempt !== cur.attempt) return; // An answer to an older attempt.
+    const h = this.host;
+    if (!resp.ok) {
+      // A refusal: this attempt was not applied. Earlier attempts might have been.
+      cur.attempt = -1;
+      this.leaderGuess = resp.leaderHint;
+      cur.target = resp.leaderHint !== NO_NODE ? resp.leaderHint : this.pickTarget();
+      h.queue.after(RETRY_BACKOFF_MS, () => {
+        if (this.current === cur) this.sendAttempt();
+      });
+      return;
+    }
+    this.leaderGuess = cur.target;
+    const op: KvOperation = {
+      client: this.id,
+      op: cur.op,
+      key: cur.key,
+      value: cur.value,
+      expect: cur.expect,
+      call: cur.call,
+      return: h.queue.now,
+      ok: cur.op === 'cas' ? resp.swapped : true,
+      output: cur.op === 'get' ? resp.output : null,
+    };
+    if (cur.op === 'get') this.seen.set(cur.key, resp.output);
+    else if (cur.op === 'put' || (cur.op === 'cas' && resp.swapped)) this.seen.set(cur.key, cur.value);
+    else if (cur.op === 'delete') this.seen.set(cur.key, null);
+    this.finish(op, true);
+  }
+
+  private giveUp(): void {
+    const cur = this.current!;
+    const unknown = cur.mayHaveApplied;
+    this.finish(
+      {
+        client: this.id,
+        op: cur.op,
+        key: cur.key,
+        value: cur.value,
+        expect: cur.expect,
+        call: cur.call,
+        return: unknown ? null : this.host.queue.now,
+        ok: unknown ? null : false,
+        output: null,
+      },
+      false,
+    );
+  }
+
+  private finish(op: KvOperation, definite: boolean): void {
+    this.current = null;
+    this.host.record(op, definite);
+    this.host.queue.after(this.host.rng.int(0, 20), () => this.next());
+  }
+}

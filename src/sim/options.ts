@@ -1,0 +1,108 @@
+/**
+ * Options of one simulated run, and the fault mix a seed picks.
+ */
+import type { CanaryName } from '../raft/canaries.ts';
+import type { Rng } from '../core/rng.ts';
+
+/** Fault families the simulator can inject; `all` switches every one on. */
+export const FAULT_KINDS = [
+  'loss',
+  'delay',
+  'dup',
+  'partition',
+  'crash',
+  'pause',
+  'clock',
+  'membership',
+  'snapshot',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export function parseFaults(spec: string): Set<FaultKind> {
+  const out = new Set<FaultKind>();
+  for (const raw of spec.split(',')) {
+    const name = raw.trim();
+    if (name === '' || name === 'none') continue;
+    if (name === 'all') {
+      for (const k of FAULT_KINDS) out.add(k);
+      continue;
+    }
+    if (!(FAULT_KINDS as readonly string[]).includes(name)) {
+      throw new Error(`unknown fault '${name}' (known: ${FAULT_KINDS.join(', ')}, all, none)`);
+    }
+    out.add(name as FaultKind);
+  }
+  return out;
+}
+
+export interface SimOptions {
+  readonly seed: number;
+  /** Initial voters, 3 to 7. */
+  readonly nodes: number;
+  readonly faults: ReadonlySet<FaultKind>;
+  readonly bugs: ReadonlySet<CanaryName>;
+  /** Client operations in the run (safety and liveness phases together). */
+  readonly ops: number;
+  /** Collect a readable trace of the run. */
+  readonly trace: boolean;
+}
+
+export const DEFAULT_OPS = 200;
+
+/**
+ * The intensity of each fault, drawn from the seed: one seed picks one mix
+ * (some gentle, some harsh), so many seeds cover many combinations.
+ */
+export interface FaultMix {
+  readonly lossRate: number;
+  readonly dupRate: number;
+  /** Base one-way latency range in ms. */
+  readonly delayMinMs: number;
+  readonly delayMaxMs: number;
+  /** Probability that a message takes a long detour (reordering). */
+  readonly spikeRate: number;
+  readonly spikeMaxMs: number;
+  /** Mean ms between nemesis actions; each enabled family gets a weight. */
+  readonly nemesisIntervalMs: number;
+  readonly weights: Readonly<Record<'partition' | 'crash' | 'pause' | 'clock' | 'membership' | 'heal', number>>;
+  /** Clock-rate drift bound, as a fraction (0.05 = 5%). */
+  readonly driftBound: number;
+  /** Applied entries between snapshots. */
+  readonly snapshotEveryEntries: number;
+  /** Disk write latency range in ms. */
+  readonly persistMinMs: number;
+  readonly persistMaxMs: number;
+  /** Reads use the leader lease instead of a ReadIndex round. */
+  readonly leaseReads: boolean;
+}
+
+export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix {
+  const on = (k: FaultKind): boolean => faults.has(k);
+  const pickDelay = on('delay');
+  const delayMaxMs = pickDelay ? rng.int(2, 20) : 2;
+  const w = (k: FaultKind, lo: number, hi: number): number => (on(k) ? rng.int(lo, hi) : 0);
+  const weights = {
+    partition: w('partition', 1, 6),
+    crash: w('crash', 1, 6),
+    pause: w('pause', 1, 4),
+    clock: w('clock', 1, 3),
+    membership: w('membership', 1, 3),
+    heal: 0,
+  };
+  weights.heal = weights.partition > 0 ? rng.int(1, 4) : 0;
+  return {
+    lossRate: on('loss') ? [0.01, 0.05, 0.1, 0.2][rng.int(0, 3)]! : 0,
+    dupRate: on('dup') ? [0.01, 0.05, 0.1][rng.int(0, 2)]! : 0,
+    delayMinMs: 1,
+    delayMaxMs,
+    spikeRate: pickDelay ? [0, 0.01, 0.05][rng.int(0, 2)]! : 0,
+    spikeMaxMs: pickDelay ? rng.int(50, 400) : 0,
+    nemesisIntervalMs: rng.int(50, 400),
+    weights,
+    driftBound: on('clock') ? 0.05 : 0,
+    snapshotEveryEntries: on('snapshot') ? rng.int(5, 40) : 200,
+    persistMinMs: 0.1,
+    persistMaxMs: rng.int(1, 5),
+    leaseReads: rng.chance(0.5),
+  };
+}
