@@ -228,8 +228,13 @@ export class Raft {
       cfg.heartbeatIntervalTicks > 0 && cfg.heartbeatIntervalTicks < cfg.electionTimeoutTicks,
       'heartbeat interval must be positive and below the election timeout',
     );
+    const bugs = cfg.bugs ?? new Set<CanaryName>();
+    if (bugs.has('lease-read-without-check-quorum')) {
+      // Canary: lease reads on, check-quorum off — the configuration the assertion below forbids.
+      cfg = { ...cfg, readMode: 'lease', checkQuorum: false };
+    }
     assert(
-      cfg.readMode !== 'lease' || cfg.checkQuorum,
+      cfg.readMode !== 'lease' || cfg.checkQuorum || bugs.has('lease-read-without-check-quorum'),
       'lease reads require checkQuorum (thesis §6.4.1)',
     );
     assert(
@@ -238,7 +243,7 @@ export class Raft {
     );
     this.id = cfg.id;
     this.cfg = cfg;
-    this.bugs = cfg.bugs ?? new Set();
+    this.bugs = bugs;
     this.log = RaftLog.restore(durable.snapshot, durable.entries, durable.hardState.commit);
     this.log.applyUncommitted = this.bugs.has('apply-before-commit');
     this.term = durable.hardState.term;
@@ -456,8 +461,7 @@ export class Raft {
   /** True if a lease read would be served now without a round trip. */
   leaseValid(): boolean {
     if (this.role !== 'leader' || this.leadTransferee !== NO_NODE) return false;
-    if (this.bugs.has('lease-read-without-check-quorum')) return true;
-    if (!this.cfg.checkQuorum) return false;
+    if (!this.cfg.checkQuorum) return this.bugs.has('lease-read-without-check-quorum');
     const leaseTicks = this.cfg.electionTimeoutTicks - this.cfg.leaseMarginTicks;
     const fresh = (id: NodeId): boolean =>
       id === this.id || this.ticks - this.progress.get(id)!.lastAckSentTick < leaseTicks;
@@ -1056,7 +1060,10 @@ export class Raft {
         from: this.id,
         to: id,
         term: this.term,
-        commit: logIndex(Math.min(pr.match, this.log.committed)),
+        // The follower may hold a divergent tail beyond its known match: never commit into it.
+        commit: this.bugs.has('heartbeat-commit-beyond-match')
+          ? this.log.committed
+          : logIndex(Math.min(pr.match, this.log.committed)),
         context,
         sentTick: this.ticks,
       });
@@ -1090,7 +1097,6 @@ export class Raft {
     const singleVoter = hasQuorum(this.conf, (id) => id === this.id);
     if (
       singleVoter ||
-      this.bugs.has('read-index-skips-quorum') ||
       (this.cfg.readMode === 'lease' && this.leaseValid())
     ) {
       this.answerRead(context, from, index);

@@ -14,6 +14,12 @@ export interface ClientHost {
   readonly queue: EventQueue;
   readonly rng: SeededRng;
   readonly keys: readonly string[];
+  /** Fraction of operations that are reads. */
+  readonly readRatio: number;
+  /** Probability that a read goes to a random node instead of the presumed leader. */
+  readonly spreadReads: number;
+  /** Multiplies the client timeouts (they scale with the cluster's tick length). */
+  readonly timeScale: number;
   /** Every node a client may contact. */
   endpoints(): readonly NodeId[];
   send(to: NodeId, req: ClientRequest): void;
@@ -24,8 +30,9 @@ export interface ClientHost {
   trace(line: string): void;
 }
 
-/** Per-attempt timeout and whole-operation deadline, virtual ms. */
-const ATTEMPT_TIMEOUT_MS = 150;
+/** Per-attempt timeout range and whole-operation deadline, virtual ms. */
+const ATTEMPT_TIMEOUT_MIN_MS = 40;
+const ATTEMPT_TIMEOUT_MAX_MS = 150;
 const OP_DEADLINE_MS = 1500;
 const RETRY_BACKOFF_MS = 10;
 
@@ -69,11 +76,12 @@ export class SimClient {
     let op: KvOpName;
     let value: string | null = null;
     let expect: string | null = null;
-    if (r < 0.4) op = 'get';
-    else if (r < 0.7) {
+    const w = (1 - h.readRatio) / 6;
+    if (r < h.readRatio) op = 'get';
+    else if (r < h.readRatio + 3 * w) {
       op = 'put';
       value = fresh;
-    } else if (r < 0.9) {
+    } else if (r < h.readRatio + 5 * w) {
       op = 'cas';
       value = fresh;
       expect = this.seen.get(key) ?? null;
@@ -86,7 +94,11 @@ export class SimClient {
       seq,
       call: h.queue.now,
       attempt: 0,
-      target: this.pickTarget(),
+      // Some clients spread their reads over every node (follower reads via ReadIndex).
+      target:
+        op === 'get' && h.rng.chance(h.spreadReads)
+          ? h.endpoints()[h.rng.int(0, h.endpoints().length - 1)]!
+          : this.pickTarget(),
       mayHaveApplied: false,
     };
     this.sendAttempt();
@@ -101,7 +113,7 @@ export class SimClient {
   private sendAttempt(): void {
     const h = this.host;
     const cur = this.current!;
-    if (h.queue.now - cur.call >= OP_DEADLINE_MS) {
+    if (h.queue.now - cur.call >= OP_DEADLINE_MS * h.timeScale) {
       this.giveUp();
       return;
     }
@@ -116,7 +128,7 @@ export class SimClient {
       value: cur.value,
       expect: cur.expect,
     });
-    h.queue.after(ATTEMPT_TIMEOUT_MS, () => {
+    h.queue.after(h.rng.int(ATTEMPT_TIMEOUT_MIN_MS, ATTEMPT_TIMEOUT_MAX_MS), () => {
       if (this.current !== cur || cur.attempt !== attempt) return;
       // No answer: the request may have been proposed; it may still apply.
       if (cur.op !== 'get') cur.mayHaveApplied = true;

@@ -23,13 +23,15 @@ interface NodeView {
 export class RaftInvariants {
   readonly violations: string[] = [];
   private readonly leaderOfTerm = new Map<number, NodeId>();
-  /** index -> an entry known committed at that index. */
-  private readonly committed = new Map<number, Entry>();
+  /** index -> an entry known committed there, and the lowest term in which a node saw it committed. */
+  private readonly committed = new Map<number, { entry: Entry; commitTerm: number }>();
   /** index -> the entry applied there. */
   private readonly applied = new Map<number, Entry>();
   /** "index:term" -> [predecessor term, an entry with that index and term]. */
   private readonly entryIdentity = new Map<string, [number, Entry]>();
   private readonly views = new Map<NodeId, NodeView>();
+  /** "voter:term" -> the candidate that voter granted its vote to. */
+  private readonly votes = new Map<string, NodeId>();
   /** Highest leader term seen (for the figure-8 style checks in traces). */
   maxTerm = 0;
 
@@ -53,9 +55,16 @@ export class RaftInvariants {
     if (st.applied > st.commit) {
       this.fail(`node ${id}: applied ${st.applied} > committed ${st.commit}`);
     }
+    if (st.role === 'leader' && v.role === 'leader' && v.term === st.term && st.commit > v.commit) {
+      // Raft §5.4.2: a leader advances its commit index only to an entry of its own term.
+      const t = raft.log.term(st.commit);
+      if (t !== st.term) {
+        this.fail(`leader ${id} of term ${st.term} committed index ${st.commit} of term ${t} by counting replicas`);
+      }
+    }
     for (let i = v.commit + 1; i <= st.commit; i++) {
       const e = raft.log.entry(i as never);
-      if (e !== undefined) this.recordCommitted(id, e);
+      if (e !== undefined) this.recordCommitted(id, e, st.term);
     }
     if (st.role === 'leader' && (v.role !== 'leader' || v.term !== st.term)) {
       this.onLeader(raft, st.term);
@@ -65,14 +74,16 @@ export class RaftInvariants {
     v.role = st.role;
   }
 
-  private recordCommitted(id: NodeId, e: Entry): void {
+  private recordCommitted(id: NodeId, e: Entry, observedInTerm: number): void {
     const prev = this.committed.get(e.index);
     if (prev === undefined) {
-      this.committed.set(e.index, e);
-    } else if (!sameEntry(prev, e)) {
+      this.committed.set(e.index, { entry: e, commitTerm: observedInTerm });
+    } else if (!sameEntry(prev.entry, e)) {
       this.fail(
-        `node ${id}: committed entry ${e.index} has term ${e.term}, another node committed term ${prev.term} there`,
+        `node ${id}: committed entry ${e.index} has term ${e.term}, another node committed term ${prev.entry.term} there`,
       );
+    } else if (observedInTerm < prev.commitTerm) {
+      prev.commitTerm = observedInTerm;
     }
   }
 
@@ -84,10 +95,11 @@ export class RaftInvariants {
       this.fail(`election safety: nodes ${other} and ${id} both leader in term ${term}`);
     }
     this.leaderOfTerm.set(term, id);
-    // Leader completeness (Raft §5.4): every committed entry is in the new leader's log.
+    // Leader completeness (Raft §5.4): an entry committed in a term is in
+    // the log of every leader of a later term.
     const first = raft.log.firstIndex();
-    for (const [index, e] of this.committed) {
-      if (index < first) continue;
+    for (const [index, { entry: e, commitTerm }] of this.committed) {
+      if (index < first || commitTerm >= term) continue;
       const t = raft.log.term(index as never);
       if (t !== e.term) {
         this.fail(
@@ -95,6 +107,16 @@ export class RaftInvariants {
         );
         return;
       }
+    }
+  }
+
+  /** Raft §5.2: each server grants at most one vote per term. */
+  onVoteGranted(voter: NodeId, term: number, candidate: NodeId): void {
+    const key = `${voter}:${term}`;
+    const prev = this.votes.get(key);
+    if (prev === undefined) this.votes.set(key, candidate);
+    else if (prev !== candidate) {
+      this.fail(`one vote per term: node ${voter} voted for ${prev} and ${candidate} in term ${term}`);
     }
   }
 

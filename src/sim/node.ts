@@ -97,7 +97,7 @@ export class SimNode {
         readMode: h.mix.leaseReads ? 'lease' : 'safe',
         leaseMarginTicks: 3,
         inflightMsgsMax: 16,
-        msgBytesMax: 4096,
+        msgBytesMax: h.mix.msgBytesMax,
         bugs: h.bugs,
       },
       {

@@ -74,6 +74,22 @@ export interface FaultMix {
   readonly persistMaxMs: number;
   /** Reads use the leader lease instead of a ReadIndex round. */
   readonly leaseReads: boolean;
+  /** Payload bytes per append message (1 = one entry per message). */
+  readonly msgBytesMax: number;
+  /**
+   * Virtual ms per Raft tick. Longer ticks stretch elections and check-quorum
+   * rounds relative to message latency, widening the windows in which a
+   * deposed leader still believes it leads.
+   */
+  readonly tickMs: number;
+  /** Partitions cut clients off from the nodes their home node cannot reach. */
+  readonly clientsPartitioned: boolean;
+  /** Probability that a read goes to a random node rather than the presumed leader. */
+  readonly spreadReads: number;
+  /** Concurrent clients. */
+  readonly clients: number;
+  /** Fraction of operations that are reads. */
+  readonly readRatio: number;
 }
 
 export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix {
@@ -104,5 +120,11 @@ export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix
     persistMinMs: 0.1,
     persistMaxMs: rng.int(1, 5),
     leaseReads: rng.chance(0.5),
+    msgBytesMax: [1, 256, 4096][rng.int(0, 2)]!,
+    tickMs: [10, 10, 25, 50][rng.int(0, 3)]!,
+    clientsPartitioned: rng.chance(0.5),
+    spreadReads: [0.2, 0.5, 0.8][rng.int(0, 2)]!,
+    clients: rng.int(4, 10),
+    readRatio: [0.2, 0.4, 0.6][rng.int(0, 2)]!,
   };
 }

@@ -42,7 +42,6 @@ export interface SimResult {
   readonly history: readonly KvOperation[];
 }
 
-const TICK_MS = 10;
 /** After healing: a leader within this bound, all remaining operations within the next. */
 const LIVENESS_LEADER_MS = 5_000;
 const LIVENESS_OPS_MS = 20_000;
@@ -73,6 +72,8 @@ class Simulation {
   private readonly keys: string[];
   /** Directed links that drop everything: "from>to". */
   private blocked: Partition = new Set();
+  /** Identifies the current partition, so that its scheduled heal does not end a later one. */
+  private partitionGeneration = 0;
   private phase: 'safety' | 'liveness' = 'safety';
   private issued = 0;
   private definite = 0;
@@ -110,7 +111,7 @@ class Simulation {
       node.storage.setHardState({ term: term(1), vote: NO_NODE, commit: logIndex(1) });
     }
     for (const node of this.nodes.values()) node.start();
-    const clientCount = this.rng.int(3, 6);
+    const clientCount = this.mix.clients;
     for (let c = 1; c <= clientCount; c++) {
       const client = new SimClient(c, this.clientHost());
       this.clients.push(client);
@@ -179,7 +180,7 @@ class Simulation {
         this.trace(`liveness: leader n${this.currentLeader()!.id} elected after heal`);
         return;
       }
-      this.queue.after(TICK_MS, check);
+      this.queue.after(this.mix.tickMs, check);
     };
     check();
   }
@@ -237,7 +238,7 @@ class Simulation {
       mix: this.mix,
       bugs: this.opts.bugs,
       invariants: this.invariants,
-      tickMs: TICK_MS,
+      tickMs: this.mix.tickMs,
       sendPeer: (m) => this.sendPeer(m),
       reply: (client, from, resp) => this.reply(client, from, resp),
       trace: (line) => this.trace(line),
@@ -249,6 +250,9 @@ class Simulation {
       queue: this.queue,
       rng: this.rng,
       keys: this.keys,
+      readRatio: this.mix.readRatio,
+      spreadReads: this.mix.spreadReads,
+      timeScale: this.mix.tickMs / 10,
       endpoints: () => [...this.nodes.keys()],
       send: (to, req) => this.sendToNode(to, req),
       claimOp: () => this.claimOp(),
@@ -305,6 +309,7 @@ class Simulation {
   }
 
   private sendPeer(m: Message): void {
+    if (m.type === 'vote-resp' && !m.pre && !m.reject) this.invariants.onVoteGranted(m.from, m.term, m.to);
     if (this.blocked.has(`${m.from}>${m.to}`)) return;
     const { drop, dup } = this.lossy();
     if (drop) return;
@@ -318,12 +323,24 @@ class Simulation {
     }
   }
 
+  /**
+   * Clients live beside a home node (as in a Jepsen setup): a partition that
+   * cuts the home node off from a node cuts the client off from it too.
+   */
+  private homeOf(client: number): NodeId {
+    return nodeId(((client - 1) % this.opts.nodes) + 1);
+  }
+
   private sendToNode(to: NodeId, req: ClientRequest): void {
+    const home = this.homeOf(req.client);
+    if (this.mix.clientsPartitioned && home !== to && this.blocked.has(`${home}>${to}`)) return;
     if (this.lossy().drop) return;
     this.queue.after(this.latency(), () => this.nodes.get(to)?.handleClient(req));
   }
 
-  private reply(client: number, _from: NodeId, resp: ClientResponse): void {
+  private reply(client: number, from: NodeId, resp: ClientResponse): void {
+    const home = this.homeOf(client);
+    if (this.mix.clientsPartitioned && home !== from && this.blocked.has(`${from}>${home}`)) return;
     if (this.lossy().drop) return;
     this.queue.after(this.latency(), () => this.clients[client - 1]?.onResponse(resp));
   }
@@ -377,6 +394,7 @@ class Simulation {
   }
 
   private partition(): void {
+    if (this.blocked.size > 0) return; // One partition at a time; it lasts its course or heals early.
     const ids = [...this.nodes.keys()];
     const shuffled = ids.slice();
     for (let i = shuffled.length - 1; i > 0; i--) {
@@ -424,7 +442,12 @@ class Simulation {
       desc = `bridge n${bridge} between [${left}] and [${right}]`;
     }
     this.blocked = blocked;
-    this.trace(`nemesis: partition ${desc}`);
+    const generation = ++this.partitionGeneration;
+    const lastsMs = this.mix.tickMs * this.rng.int(5, 60);
+    this.trace(`nemesis: partition ${desc} for ${lastsMs}ms`);
+    this.queue.after(lastsMs, () => {
+      if (this.partitionGeneration === generation && this.phase === 'safety') this.healPartition();
+    });
   }
 
   private healPartition(): void {
@@ -439,7 +462,8 @@ class Simulation {
     const down = [...this.nodes.values()].filter((x) => !x.up).length;
     if (down >= Math.ceil(this.nodes.size / 2)) return;
     n.crash();
-    const downMs = this.rng.int(10, 1500);
+    // Half the restarts are quick: the node is back while messages it caused are still in flight.
+    const downMs = this.rng.chance(0.5) ? this.rng.int(1, 30) : this.rng.int(30, 1500);
     this.trace(`nemesis: crash n${n.id} for ${downMs}ms`);
     const incarnation = n.incarnation;
     this.queue.after(downMs, () => {
@@ -471,7 +495,7 @@ class Simulation {
       this.trace(`nemesis: n${n.id} clock rate ${n.clockRate.toFixed(3)}`);
     } else {
       // A jump within the bound: the next tick fires up to a third of a tick early or late.
-      const shift = (this.rng.next() * 2 - 1) * (TICK_MS / 3);
+      const shift = (this.rng.next() * 2 - 1) * (this.mix.tickMs / 3);
       n.jumpClock(shift);
       this.trace(`nemesis: n${n.id} clock jump ${shift.toFixed(2)}ms`);
     }
