@@ -55,7 +55,10 @@ function intArg(v: string | undefined, name: string, dflt: number, min: number):
   return n;
 }
 
-export function replayCommand(seed: number, a: Pick<Args, 'nodes' | 'faults' | 'bug' | 'ops'>): string {
+export function replayCommand(
+  seed: number,
+  a: Pick<Args, 'nodes' | 'faults' | 'bug' | 'ops'>,
+): string {
   const parts = [`npm run sim -- --seed ${seed} --nodes ${a.nodes} --faults ${a.faults}`];
   if (a.bug !== undefined) parts.push(`--bug ${a.bug}`);
   if (a.ops !== DEFAULT_OPS) parts.push(`--ops ${a.ops}`);
@@ -75,7 +78,13 @@ function simOptions(seed: number, a: Args, trace: boolean): SimOptions {
 }
 
 function summarize(r: SimResult): SeedSummary {
-  return { seed: r.seed, ops: r.ops, unknown: r.unknown, violations: r.violations, events: r.events };
+  return {
+    seed: r.seed,
+    ops: r.ops,
+    unknown: r.unknown,
+    violations: r.violations,
+    events: r.events,
+  };
 }
 
 /** Worker mode: runs the seeds it is sent and reports each result. */
@@ -153,7 +162,9 @@ async function runMany(a: Args): Promise<number> {
     for (const s of seeds.slice(reported)) {
       const r = results.get(s);
       if (r !== undefined && r.violations.length > 0) {
-        process.stdout.write(`FAIL seed=${r.seed}: ${r.violations[0]}\n  replay: ${replayCommand(r.seed, a)}\n`);
+        process.stdout.write(
+          `FAIL seed=${r.seed}: ${r.violations[0]}\n  replay: ${replayCommand(r.seed, a)}\n`,
+        );
       }
     }
   }

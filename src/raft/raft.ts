@@ -1095,10 +1095,7 @@ export class Raft {
     }
     const index = this.log.committed;
     const singleVoter = hasQuorum(this.conf, (id) => id === this.id);
-    if (
-      singleVoter ||
-      (this.cfg.readMode === 'lease' && this.leaseValid())
-    ) {
+    if (singleVoter || (this.cfg.readMode === 'lease' && this.leaseValid())) {
       this.answerRead(context, from, index);
       return;
     }

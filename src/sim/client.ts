@@ -165,7 +165,8 @@ export class SimClient {
       output: cur.op === 'get' ? resp.output : null,
     };
     if (cur.op === 'get') this.seen.set(cur.key, resp.output);
-    else if (cur.op === 'put' || (cur.op === 'cas' && resp.swapped)) this.seen.set(cur.key, cur.value);
+    else if (cur.op === 'put' || (cur.op === 'cas' && resp.swapped))
+      this.seen.set(cur.key, cur.value);
     else if (cur.op === 'delete') this.seen.set(cur.key, null);
     this.finish(op, true);
   }

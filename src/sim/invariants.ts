@@ -51,7 +51,8 @@ export class RaftInvariants {
       this.views.set(id, v);
     }
     if (st.term < v.term) this.fail(`node ${id}: term decreased ${v.term} -> ${st.term}`);
-    if (st.commit < v.commit) this.fail(`node ${id}: commit index decreased ${v.commit} -> ${st.commit}`);
+    if (st.commit < v.commit)
+      this.fail(`node ${id}: commit index decreased ${v.commit} -> ${st.commit}`);
     if (st.applied > st.commit) {
       this.fail(`node ${id}: applied ${st.applied} > committed ${st.commit}`);
     }
@@ -59,7 +60,9 @@ export class RaftInvariants {
       // Raft §5.4.2: a leader advances its commit index only to an entry of its own term.
       const t = raft.log.term(st.commit);
       if (t !== st.term) {
-        this.fail(`leader ${id} of term ${st.term} committed index ${st.commit} of term ${t} by counting replicas`);
+        this.fail(
+          `leader ${id} of term ${st.term} committed index ${st.commit} of term ${t} by counting replicas`,
+        );
       }
     }
     for (let i = v.commit + 1; i <= st.commit; i++) {
@@ -116,7 +119,9 @@ export class RaftInvariants {
     const prev = this.votes.get(key);
     if (prev === undefined) this.votes.set(key, candidate);
     else if (prev !== candidate) {
-      this.fail(`one vote per term: node ${voter} voted for ${prev} and ${candidate} in term ${term}`);
+      this.fail(
+        `one vote per term: node ${voter} voted for ${prev} and ${candidate} in term ${term}`,
+      );
     }
   }
 

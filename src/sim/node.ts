@@ -363,6 +363,8 @@ export class SimNode {
     this.lastRole = ss.role;
     this.lastLeader = ss.leader;
     const st = this.raft.status();
-    this.host.trace(`n${this.id} ${ss.role} term=${st.term} leader=${ss.leader} commit=${st.commit}`);
+    this.host.trace(
+      `n${this.id} ${ss.role} term=${st.term} leader=${ss.leader} commit=${st.commit}`,
+    );
   }
 }

@@ -64,7 +64,9 @@ export interface FaultMix {
   readonly spikeMaxMs: number;
   /** Mean ms between nemesis actions; each enabled family gets a weight. */
   readonly nemesisIntervalMs: number;
-  readonly weights: Readonly<Record<'partition' | 'crash' | 'pause' | 'clock' | 'membership' | 'heal', number>>;
+  readonly weights: Readonly<
+    Record<'partition' | 'crash' | 'pause' | 'clock' | 'membership' | 'heal', number>
+  >;
   /** Clock-rate drift bound, as a fraction (0.05 = 5%). */
   readonly driftBound: number;
   /** Applied entries between snapshots. */

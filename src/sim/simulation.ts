@@ -200,7 +200,9 @@ class Simulation {
       return;
     }
     if (!this.leaderSeenAfterHeal) {
-      this.violations.push(`liveness: no leader elected within ${LIVENESS_LEADER_MS}ms after healing`);
+      this.violations.push(
+        `liveness: no leader elected within ${LIVENESS_LEADER_MS}ms after healing`,
+      );
       return;
     }
     if (this.livenessOpsDone < LIVENESS_OPS) {
@@ -287,7 +289,9 @@ class Simulation {
             : op.op === 'put'
               ? ` ${JSON.stringify(op.value)}`
               : '';
-      this.trace(`client ${op.client} ${op.op} ${op.key}${detail} ${outcome} [${op.call.toFixed(1)}, ${op.return?.toFixed(1) ?? '?'}]`);
+      this.trace(
+        `client ${op.client} ${op.op} ${op.key}${detail} ${outcome} [${op.call.toFixed(1)}, ${op.return?.toFixed(1) ?? '?'}]`,
+      );
     }
   }
 
@@ -309,7 +313,8 @@ class Simulation {
   }
 
   private sendPeer(m: Message): void {
-    if (m.type === 'vote-resp' && !m.pre && !m.reject) this.invariants.onVoteGranted(m.from, m.term, m.to);
+    if (m.type === 'vote-resp' && !m.pre && !m.reject)
+      this.invariants.onVoteGranted(m.from, m.term, m.to);
     if (this.blocked.has(`${m.from}>${m.to}`)) return;
     const { drop, dup } = this.lossy();
     if (drop) return;

@@ -29,7 +29,10 @@ export class SimStorage {
     const first = entries[0];
     if (first === undefined) return;
     const keep = first.index - this.firstIndex();
-    assert(keep >= 0 && keep <= this.entries.length, () => `storage append leaves a gap at ${first.index}`);
+    assert(
+      keep >= 0 && keep <= this.entries.length,
+      () => `storage append leaves a gap at ${first.index}`,
+    );
     this.entries.length = keep;
     for (const e of entries) this.entries.push(e);
   }
