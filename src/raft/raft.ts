@@ -209,6 +209,8 @@ export class Raft {
   private readonly votes = new Map<NodeId, boolean>();
   private leadTransferee: NodeId = NO_NODE;
   private leadTransferElapsed = 0;
+  /** The term in which this node sent MsgTimeoutNow: no lease reads for the rest of it. */
+  private leaseRevokedInTerm: Term = toTerm(0);
   /** Index of the latest conf change proposed by this leader; no new one until it is applied. */
   private pendingConfIndex: LogIndex = logIndex(0);
 
@@ -461,6 +463,7 @@ export class Raft {
   /** True if a lease read would be served now without a round trip. */
   leaseValid(): boolean {
     if (this.role !== 'leader' || this.leadTransferee !== NO_NODE) return false;
+    if (this.leaseRevokedInTerm === this.term) return false;
     if (!this.cfg.checkQuorum) return this.bugs.has('lease-read-without-check-quorum');
     const leaseTicks = this.cfg.electionTimeoutTicks - this.cfg.leaseMarginTicks;
     const fresh = (id: NodeId): boolean =>
@@ -846,9 +849,11 @@ export class Raft {
       return;
     }
     if (this.log.matchTerm(meta.index, meta.term)) {
-      // Our log already contains the snapshot's last entry: just commit up to it.
+      // Our log already contains the snapshot's last entry: just commit up to
+      // it. Acknowledge only that far: entries after it were never checked
+      // against the leader's log and may be a stale tail.
       this.log.commitTo(meta.index);
-      this.sendAppResp(m.from, this.log.lastIndex(), false);
+      this.sendAppResp(m.from, this.log.committed, false);
       return;
     }
     this.log.restoreSnapshot(m.snapshot);
@@ -901,7 +906,9 @@ export class Raft {
       }
       return;
     }
-    const confirmsProbe = pr.state === 'probe' && pr.match === m.index;
+    // Index 0 is never a real acknowledgement (it is how a node tells a stale
+    // leader about its higher term), so it cannot confirm a probe.
+    const confirmsProbe = pr.state === 'probe' && pr.match === m.index && m.index > 0;
     if (!pr.maybeUpdate(m.index) && !confirmsProbe) return;
     pr.lastProgressTick = this.ticks;
     switch (pr.state) {
@@ -1071,6 +1078,10 @@ export class Raft {
   }
 
   private sendTimeoutNow(to: NodeId): void {
+    // Thesis §6.4.1: the target campaigns past the followers' lease promise,
+    // so this leader's lease ends here for the rest of its term, even if the
+    // transfer is later abandoned.
+    this.leaseRevokedInTerm = this.term;
     this.send({ type: 'timeout-now', from: this.id, to, term: this.term });
   }
 
