@@ -11,9 +11,10 @@ export interface KvCommand {
   readonly client: number;
   /** Per-session request number, strictly increasing. */
   readonly seq: number;
-  readonly op: 'put' | 'delete' | 'cas';
+  /** append: concatenates `value` to the current value (absent = empty); not idempotent. */
+  readonly op: 'put' | 'delete' | 'cas' | 'append';
   readonly key: string;
-  /** put / cas: the new value. */
+  /** put / cas: the new value; append: the suffix. */
   readonly value: string | null;
   /** cas: the expected current value (null = absent). */
   readonly expect: string | null;

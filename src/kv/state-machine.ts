@@ -1,17 +1,28 @@
 /**
  * The replicated key-value state machine: put, delete, compare-and-swap, and
- * get (served outside the log after a ReadIndex). Exactly-once: each client
- * session's last sequence number and result are remembered, so a retried
- * command (the same session and sequence number, proposed again after a
- * timeout or a leader change) answers from memory instead of applying twice,
- * and a command older than the session's last one is not applied at all.
+ * get (served outside the log after a ReadIndex), stored in a
+ * {@link StateEngine} under one range.
+ *
+ * Durability: every applied entry commits its effects and the applied
+ * position (index, term, configuration) in one atomic state-engine commit,
+ * so after a restart the state says exactly which log entries it covers.
+ *
+ * Exactly-once: each client session's last sequence number and result are
+ * stored beside the data, so a retried command (same session and sequence
+ * number, proposed again after a timeout, a leader change or a crash)
+ * answers from the stored result instead of applying twice, and a command
+ * older than the session's last one is not applied at all.
  */
-import { assert, assertNever } from '../core/assert.ts';
+import { pack, unpack } from 'msgpackr';
+import { assertNever } from '../core/assert.ts';
+import type { RangeId } from '../core/ids.ts';
+import type { SnapshotMeta } from '../raft/types.ts';
+import type { SnapshotChunk, StateEngine } from '../storage/state-engine.ts';
 import type { KvCommand, KvResult } from './command.ts';
 
 interface Session {
-  seq: number;
-  result: KvResult;
+  readonly seq: number;
+  readonly result: KvResult;
 }
 
 /** How a command was handled. */
@@ -22,38 +33,87 @@ export type ApplyOutcome =
   /** Older than the session's last command: the client gave up on it; nothing applied. */
   | { readonly kind: 'stale' };
 
+/** Snapshot chunks carry at most this many payload bytes. */
+const SNAPSHOT_CHUNK_BYTES_MAX = 64 << 10;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/** Key prefixes inside the range: user data and client sessions. */
+const DATA = 0x64; // 'd'
+const SESSION = 0x73; // 's'
+
+function prefixed(tag: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + 1);
+  out[0] = tag;
+  out.set(body, 1);
+  return out;
+}
+
+const dataKey = (key: string): Uint8Array => prefixed(DATA, encoder.encode(key));
+const sessionKey = (client: number): Uint8Array =>
+  prefixed(SESSION, encoder.encode(String(client)));
+
 export class KvStateMachine {
-  private readonly data = new Map<string, string>();
-  private readonly sessions = new Map<number, Session>();
+  constructor(
+    private readonly engine: StateEngine,
+    private readonly range: RangeId,
+  ) {}
 
   get(key: string): string | null {
-    return this.data.get(key) ?? null;
+    const v = this.engine.get(this.range, dataKey(key));
+    return v === undefined ? null : decoder.decode(v);
   }
 
-  apply(cmd: KvCommand): ApplyOutcome {
-    const session = this.sessions.get(cmd.client);
-    if (session !== undefined) {
-      if (cmd.seq === session.seq) return { kind: 'duplicate', result: session.result };
-      if (cmd.seq < session.seq) return { kind: 'stale' };
+  /** The position the stored state covers, or null before anything was applied. */
+  applied(): SnapshotMeta | null {
+    return this.engine.applied(this.range);
+  }
+
+  /**
+   * Applies one committed entry at `position`: a command, or null for an
+   * entry with no key-value effect (a leader's no-op or a conf change).
+   */
+  apply(cmd: KvCommand | null, position: SnapshotMeta): ApplyOutcome | null {
+    if (cmd === null) {
+      this.engine.commit({ range: this.range, puts: [], deletes: [], applied: position });
+      return null;
     }
-    const result = this.execute(cmd);
-    this.sessions.set(cmd.client, { seq: cmd.seq, result });
+    const raw = this.engine.get(this.range, sessionKey(cmd.client));
+    const session = raw === undefined ? undefined : (unpack(raw) as Session);
+    if (session !== undefined && cmd.seq <= session.seq) {
+      this.engine.commit({ range: this.range, puts: [], deletes: [], applied: position });
+      return cmd.seq === session.seq
+        ? { kind: 'duplicate', result: session.result }
+        : { kind: 'stale' };
+    }
+    const puts: [Uint8Array, Uint8Array][] = [];
+    const deletes: Uint8Array[] = [];
+    const result = this.execute(cmd, puts, deletes);
+    puts.push([sessionKey(cmd.client), pack({ seq: cmd.seq, result } satisfies Session)]);
+    this.engine.commit({ range: this.range, puts, deletes, applied: position });
     return { kind: 'applied', result };
   }
 
-  private execute(cmd: KvCommand): KvResult {
+  private execute(
+    cmd: KvCommand,
+    puts: [Uint8Array, Uint8Array][],
+    deletes: Uint8Array[],
+  ): KvResult {
+    const key = dataKey(cmd.key);
     switch (cmd.op) {
       case 'put':
-        assert(cmd.value !== null, 'put without value');
-        this.data.set(cmd.key, cmd.value);
+        puts.push([key, encoder.encode(cmd.value ?? '')]);
         return { ok: true };
       case 'delete':
-        this.data.delete(cmd.key);
+        deletes.push(key);
+        return { ok: true };
+      case 'append':
+        puts.push([key, encoder.encode((this.get(cmd.key) ?? '') + (cmd.value ?? ''))]);
         return { ok: true };
       case 'cas': {
         if (this.get(cmd.key) !== cmd.expect) return { ok: false };
-        if (cmd.value === null) this.data.delete(cmd.key);
-        else this.data.set(cmd.key, cmd.value);
+        if (cmd.value === null) deletes.push(key);
+        else puts.push([key, encoder.encode(cmd.value)]);
         return { ok: true };
       }
       default:
@@ -61,24 +121,15 @@ export class KvStateMachine {
     }
   }
 
-  /** Serializes the whole state (data and sessions). */
+  /** The whole range (data, sessions, applied position) as snapshot bytes. */
   snapshot(): Uint8Array {
-    const body = {
-      data: [...this.data.entries()],
-      sessions: [...this.sessions.entries()],
-    };
-    return new TextEncoder().encode(JSON.stringify(body));
+    const chunks = [...this.engine.exportSnapshot(this.range, SNAPSHOT_CHUNK_BYTES_MAX)];
+    return pack(chunks);
   }
 
-  static restore(bytes: Uint8Array): KvStateMachine {
-    const sm = new KvStateMachine();
-    if (bytes.length === 0) return sm;
-    const body = JSON.parse(new TextDecoder().decode(bytes)) as {
-      data: [string, string][];
-      sessions: [number, Session][];
-    };
-    for (const [k, v] of body.data) sm.data.set(k, v);
-    for (const [c, s] of body.sessions) sm.sessions.set(c, s);
-    return sm;
+  /** Replaces the range with a snapshot made by {@link snapshot} (checksummed by the engine). */
+  restore(bytes: Uint8Array): void {
+    const chunks = unpack(bytes) as SnapshotChunk[];
+    this.engine.importSnapshot(this.range, chunks);
   }
 }

@@ -18,6 +18,8 @@ export const CANARIES = {
     'A node applies entries as soon as they are appended, before they are committed.',
   'forget-vote-on-restart':
     'A node forgets whom it voted for when it restarts, so it can vote twice in one term.',
+  'ack-before-fsync':
+    'The log engine reports an append durable before its fsync, so a crash loses acknowledged entries.',
   'heartbeat-commit-beyond-match':
     "A leader's heartbeat tells a follower its full commit index, even past what the follower is known to match.",
 } as const;

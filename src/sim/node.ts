@@ -1,22 +1,36 @@
 /**
- * One simulated node: the real Raft core and key-value state machine, driven
- * the way the production replica driver drives them (Ready -> persist -> send
- * -> apply -> advance), on virtual time, with a simulated disk whose writes
- * complete after a latency and are lost if the node crashes first.
+ * One simulated node: the shared replica driver (the real Raft core and
+ * key-value state machine) over the real log engine on a simulated disk and
+ * an in-memory state engine, on virtual time. The disk's writes complete
+ * after a latency; a crash loses whatever was not fsynced (with disk
+ * faults, a torn prefix of it may remain).
  */
 import type { NodeId } from '../core/ids.ts';
+import { rangeId } from '../core/ids.ts';
+import { TesseraError } from '../core/errors.ts';
 import type { SeededRng } from '../core/rng.ts';
-import { decodeCommand, encodeCommand } from '../kv/command.ts';
-import { KvStateMachine } from '../kv/state-machine.ts';
+import type { KvCommand } from '../kv/command.ts';
+import { encodeCommand } from '../kv/command.ts';
+import type { ApplyOutcome } from '../kv/state-machine.ts';
 import type { CanaryName } from '../raft/canaries.ts';
-import type { ProposeResult } from '../raft/raft.ts';
-import { DEFAULT_RAFT_CONFIG, Raft } from '../raft/raft.ts';
-import type { ConfChange, Message, Ready } from '../raft/types.ts';
+import type { ProposeResult, Raft } from '../raft/raft.ts';
+import { DEFAULT_RAFT_CONFIG } from '../raft/raft.ts';
+import type { ConfChange, Entry, Message, Ready } from '../raft/types.ts';
+import { Replica } from '../server/replica.ts';
+import { MemoryStateEngine } from '../storage/memory-state-engine.ts';
+import { LogEngine } from '../storage/wal/log-engine.ts';
+import { CrashPointFs, SimCrash } from './crash-point-fs.ts';
+import { SimDisk } from './disk.ts';
 import type { EventQueue } from './event-queue.ts';
 import type { RaftInvariants } from './invariants.ts';
 import type { FaultMix } from './options.ts';
 import type { ClientRequest, ClientResponse } from './protocol.ts';
-import { SimStorage } from './storage.ts';
+
+/** The one range every simulated node hosts. */
+const RANGE = rangeId(1);
+const WAL_DIR = '/wal';
+/** A node that refused to start (a read fault during recovery) tries again after this. */
+const RESTART_RETRY_MS = 20;
 
 /** What a node needs from the simulation around it. */
 export interface NodeHost {
@@ -28,6 +42,8 @@ export interface NodeHost {
   /** Virtual milliseconds per tick. */
   readonly tickMs: number;
   sendPeer(m: Message): void;
+  /** Restarts a node that crashed by itself (during an fsync) after a downtime. */
+  scheduleRestart(node: SimNode): void;
   reply(client: number, from: NodeId, resp: ClientResponse): void;
   trace(line: string): void;
 }
@@ -53,13 +69,18 @@ const PENDING_REQUESTS_MAX = 1024;
 const PENDING_EXPIRY_MS = 5000;
 
 export class SimNode {
-  readonly storage = new SimStorage();
+  /** The node's disk: survives crashes, keeps only what was made durable. */
+  readonly disk: SimDisk;
+  /** The state engine: each commit is atomic and durable (as LMDB's are). */
+  readonly state = new MemoryStateEngine();
+  /** The disk as the log engine sees it, with a crash point that can be armed. */
+  private readonly fs: CrashPointFs;
+  private log: LogEngine | null = null;
+  private replica!: Replica;
   up = false;
   paused = false;
   /** Bumped at every crash: events of an earlier life are ignored. */
   incarnation = 0;
-  raft!: Raft;
-  private sm = new KvStateMachine();
   private busy = false;
   private deferred: (() => void)[] = [];
   private missedTicks = 0;
@@ -76,44 +97,98 @@ export class SimNode {
   constructor(
     readonly id: NodeId,
     private readonly host: NodeHost,
-  ) {}
+  ) {
+    this.disk = new SimDisk(host.rng.fork(), {
+      tornWrites: host.mix.diskFaults,
+      readBitFlipRate: host.mix.diskFaults ? host.mix.readBitFlipRate : 0,
+    });
+    this.fs = new CrashPointFs(this.disk);
+  }
+
+  /** Writes the founding state of a new cluster onto this node's disk. */
+  bootstrap(voters: readonly NodeId[]): void {
+    const log = LogEngine.open(this.fs, WAL_DIR, {
+      segmentBytesMax: this.host.mix.segmentBytesMax,
+    });
+    Replica.bootstrap(log, this.state, RANGE, voters);
+    log.close();
+  }
 
   /** Starts (or restarts) the node from its durable state only. */
   start(): void {
     const h = this.host;
-    this.up = true;
     this.paused = false;
     this.busy = false;
     this.deferred = [];
     this.missedTicks = 0;
     this.pendingWrites.clear();
     this.pendingReads.clear();
-    const s = this.storage;
-    this.raft = new Raft(
-      {
-        ...DEFAULT_RAFT_CONFIG,
-        id: this.id,
-        rng: h.rng.fork(),
-        readMode: h.mix.leaseReads ? 'lease' : 'safe',
-        leaseMarginTicks: 3,
-        inflightMsgsMax: 16,
-        msgBytesMax: h.mix.msgBytesMax,
-        bugs: h.bugs,
-      },
-      {
-        hardState: s.hardState,
-        snapshot: s.snapshot,
-        entries: s.entries,
-      },
-    );
-    this.sm = s.snapshot === null ? new KvStateMachine() : KvStateMachine.restore(s.snapshot.data);
+    try {
+      this.log = LogEngine.open(this.fs, WAL_DIR, {
+        segmentBytesMax: h.mix.segmentBytesMax,
+        ackBeforeFsync: h.bugs.has('ack-before-fsync'),
+      });
+      this.replica = Replica.recover(
+        this.log,
+        this.state,
+        {
+          range: RANGE,
+          snapshotEveryEntries: h.mix.snapshotEveryEntries,
+          raft: {
+            ...DEFAULT_RAFT_CONFIG,
+            id: this.id,
+            rng: h.rng.fork(),
+            readMode: h.mix.leaseReads ? 'lease' : 'safe',
+            leaseMarginTicks: 3,
+            inflightMsgsMax: 16,
+            msgBytesMax: h.mix.msgBytesMax,
+            bugs: h.bugs,
+          },
+        },
+        {
+          send: (m) => h.sendPeer(m),
+          applied: (e, cmd, outcome) => this.onApplied(e, cmd, outcome),
+          readState: (rs) => {
+            const read = this.pendingReads.get(rs.context);
+            if (read !== undefined) read.index = rs.index;
+          },
+        },
+      );
+    } catch (e) {
+      if (e instanceof SimCrash) {
+        // The armed crash point hit an fsync of recovery itself.
+        h.trace(`n${this.id} crashed during recovery`);
+        this.crash();
+        h.scheduleRestart(this);
+        return;
+      }
+      // A read fault during recovery is detected by the checksums: the node
+      // refuses to start and is started again (reads are retried).
+      if (!(e instanceof TesseraError && e.code === 'CORRUPTION')) throw e;
+      this.log = null;
+      this.host.trace(`n${this.id} refused to start: ${e.message}`);
+      const incarnation = this.incarnation;
+      h.queue.after(RESTART_RETRY_MS, () => {
+        if (!this.up && incarnation === this.incarnation) this.start();
+      });
+      return;
+    }
+    this.up = true;
     this.lastRole = '';
     this.observe();
     this.scheduleTick(this.incarnation);
     this.pump();
   }
 
-  /** Kills the process: everything not yet durable is lost. */
+  /** The node's Raft core (valid while it is up). */
+  get raft(): Raft {
+    return this.replica.raft;
+  }
+
+  /**
+   * Kills the process: everything not yet durable is lost; the disk keeps
+   * only what was fsynced (with disk faults, a torn prefix of the rest).
+   */
   crash(): void {
     this.up = false;
     this.paused = false;
@@ -121,6 +196,13 @@ export class SimNode {
     this.deferred = [];
     this.pendingWrites.clear();
     this.pendingReads.clear();
+    this.log = null;
+    this.disk.crash();
+  }
+
+  /** The next log sync is interrupted by a crash after its write and before its fsync. */
+  crashDuringNextSync(): void {
+    this.fs.armCrashAtFsync();
   }
 
   /** Stops the process (SIGSTOP): no ticks, no message handling, until resume. */
@@ -251,26 +333,37 @@ export class SimNode {
   /** Processes Readies until one needs the disk (then continues when the write completes). */
   private pump(): void {
     const h = this.host;
-    while (this.up && !this.paused && !this.busy && this.raft.hasReady()) {
-      const rd = this.raft.ready();
+    while (this.up && !this.paused && !this.busy) {
+      const p = this.replica.prepare();
+      if (p === null) return;
+      const rd = p.ready;
       this.traceSoftState(rd);
+      if (rd.snapshot !== null)
+        h.trace(`n${this.id} restored snapshot at index ${rd.snapshot.meta.index}`);
       h.invariants.onAppend(this.raft, rd.entries);
-      const earlySend = h.bugs.has('ack-before-persist');
-      if (earlySend) for (const m of rd.messages) h.sendPeer(m);
-      const needsDisk = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-      if (!needsDisk) {
-        this.finish(rd, earlySend);
+      if (!p.needsSync) {
+        this.finish(rd);
         continue;
       }
       this.busy = true;
       const incarnation = this.incarnation;
-      const latency = h.mix.persistMinMs + h.rng.next() * (h.mix.persistMaxMs - h.mix.persistMinMs);
+      const latency = h.mix.diskFaults
+        ? this.disk.latencyMs('fsync')
+        : h.mix.persistMinMs + h.rng.next() * (h.mix.persistMaxMs - h.mix.persistMinMs);
       h.queue.after(latency, () => {
         if (incarnation !== this.incarnation) return; // Crashed: the write never completed.
         this.whenRunning(() => {
-          this.persist(rd);
-          this.finish(rd, earlySend);
+          try {
+            this.log!.sync();
+          } catch (e) {
+            if (!(e instanceof SimCrash)) throw e;
+            h.trace(`n${this.id} crashed during fsync`);
+            this.crash();
+            this.host.scheduleRestart(this);
+            return;
+          }
           this.busy = false;
+          this.finish(rd);
           this.pump();
         });
       });
@@ -278,56 +371,34 @@ export class SimNode {
     }
   }
 
-  /** The disk write completes: the Ready's state is now durable (Ready step 1). */
-  private persist(rd: Ready): void {
-    const s = this.storage;
-    if (rd.snapshot !== null) s.applySnapshot(rd.snapshot);
-    s.append(rd.entries);
-    if (rd.hardState !== null) s.setHardState(rd.hardState);
+  /** Ready steps 2-4 (send, apply, advance), then answer clients. */
+  private finish(rd: Ready): void {
+    this.replica.finish(rd);
+    this.serveReads();
+    this.observe();
   }
 
-  /** Ready steps 2-4: send, apply, advance; then answer clients and maybe compact. */
-  private finish(rd: Ready, alreadySent: boolean): void {
+  private onApplied(e: Entry, cmd: KvCommand | null, outcome: ApplyOutcome | null): void {
     const h = this.host;
-    if (!alreadySent) for (const m of rd.messages) h.sendPeer(m);
-    if (rd.snapshot !== null) {
-      this.sm = KvStateMachine.restore(rd.snapshot.data);
-      h.trace(`n${this.id} restored snapshot at index ${rd.snapshot.meta.index}`);
+    h.invariants.onApply(this.id, e);
+    if (e.type === 'conf-change') {
+      const conf = this.raft.status().conf;
+      h.trace(
+        `n${this.id} applied conf change at ${e.index}: voters=[${conf.voters}] outgoing=[${conf.votersOutgoing}] learners=[${conf.learners}]`,
+      );
     }
-    for (const e of rd.committedEntries) {
-      h.invariants.onApply(this.id, e);
-      if (e.type === 'conf-change') {
-        const conf = this.raft.applyConfChange(e.confChange!);
-        h.trace(
-          `n${this.id} applied conf change at ${e.index}: voters=[${conf.voters}] outgoing=[${conf.votersOutgoing}] learners=[${conf.learners}]`,
-        );
-        continue;
-      }
-      if (e.data.length === 0) continue;
-      const cmd = decodeCommand(e.data);
-      const outcome = this.sm.apply(cmd);
-      const key = `${cmd.client}:${cmd.seq}`;
-      const pending = this.pendingWrites.get(key);
-      if (pending !== undefined) {
-        this.pendingWrites.delete(key);
-        if (outcome.kind !== 'stale') {
-          h.reply(pending.client, this.id, {
-            attempt: pending.attempt,
-            ok: true,
-            swapped: outcome.result.ok,
-            output: null,
-          });
-        }
-      }
-    }
-    this.raft.advance(rd);
-    for (const rs of rd.readStates) {
-      const read = this.pendingReads.get(rs.context);
-      if (read !== undefined) read.index = rs.index;
-    }
-    this.serveReads();
-    this.maybeCompact();
-    this.observe();
+    if (cmd === null || outcome === null) return;
+    const key = `${cmd.client}:${cmd.seq}`;
+    const pending = this.pendingWrites.get(key);
+    if (pending === undefined) return;
+    this.pendingWrites.delete(key);
+    if (outcome.kind === 'stale') return;
+    h.reply(pending.client, this.id, {
+      attempt: pending.attempt,
+      ok: true,
+      swapped: outcome.result.ok,
+      output: null,
+    });
   }
 
   private serveReads(): void {
@@ -339,18 +410,9 @@ export class SimNode {
         attempt: read.attempt,
         ok: true,
         swapped: true,
-        output: this.sm.get(read.key),
+        output: this.replica.sm.get(read.key),
       });
     }
-  }
-
-  private maybeCompact(): void {
-    const log = this.raft.log;
-    const since = log.applied - (log.snapshot?.meta.index ?? 0);
-    if (since < this.host.mix.snapshotEveryEntries || log.pendingSnapshot !== null) return;
-    if (this.storage.lastIndex() < log.applied) return;
-    const snapshot = this.raft.createSnapshot(this.sm.snapshot());
-    this.storage.compact(snapshot);
   }
 
   private observe(): void {

@@ -15,6 +15,7 @@ export const FAULT_KINDS = [
   'clock',
   'membership',
   'snapshot',
+  'disk',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -90,6 +91,12 @@ export interface FaultMix {
   readonly spreadReads: number;
   /** Concurrent clients. */
   readonly clients: number;
+  /** Disk faults: torn writes at crashes, crashes in the middle of fsync, bit flips on read. */
+  readonly diskFaults: boolean;
+  /** Probability that one file read returns one flipped bit (with disk faults). */
+  readonly readBitFlipRate: number;
+  /** Log segment size: small segments exercise rolling and deletion. */
+  readonly segmentBytesMax: number;
   /** Fraction of operations that are reads. */
   readonly readRatio: number;
 }
@@ -127,6 +134,9 @@ export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix
     clientsPartitioned: rng.chance(0.5),
     spreadReads: [0.2, 0.5, 0.8][rng.int(0, 2)]!,
     clients: rng.int(4, 10),
+    diskFaults: on('disk'),
+    readBitFlipRate: on('disk') ? [0.01, 0.05, 0.2][rng.int(0, 2)]! : 0,
+    segmentBytesMax: [4 << 10, 64 << 10, 1 << 20][rng.int(0, 2)]!,
     readRatio: [0.2, 0.4, 0.6][rng.int(0, 2)]!,
   };
 }

@@ -14,8 +14,7 @@
  */
 import { AssertionError } from '../core/assert.ts';
 import type { NodeId } from '../core/ids.ts';
-import { logIndex, NO_NODE, nodeId, term } from '../core/ids.ts';
-import { bootstrapSnapshot } from '../raft/raft.ts';
+import { nodeId } from '../core/ids.ts';
 import { SeededRng } from '../core/rng.ts';
 import type { KvOperation } from '../check/history.ts';
 import { checkLinearizable } from '../check/linearizability.ts';
@@ -105,10 +104,8 @@ class Simulation {
       `seed=${this.opts.seed} nodes=${this.opts.nodes} faults=[${[...this.opts.faults]}] bugs=[${[...this.opts.bugs]}] mix=${JSON.stringify(this.mix)}`,
     );
     for (const id of conf.voters) {
-      const node = this.addNode(id);
-      // Founders start from the bootstrap snapshot; they are started below, together.
-      node.storage.applySnapshot(bootstrapSnapshot(conf.voters, new Uint8Array(0)));
-      node.storage.setHardState({ term: term(1), vote: NO_NODE, commit: logIndex(1) });
+      // Founders start from the bootstrap state; they are started below, together.
+      this.addNode(id).bootstrap(conf.voters);
     }
     for (const node of this.nodes.values()) node.start();
     const clientCount = this.mix.clients;
@@ -128,8 +125,10 @@ class Simulation {
         if (this.phase === 'liveness' && this.livenessDone()) break;
       }
     } catch (e) {
-      if (!(e instanceof AssertionError)) throw e;
-      this.violations.push(`t=${this.queue.now.toFixed(1)}ms assertion failed: ${e.message}`);
+      // Any exception escaping a node is a bug: the run is deterministic, so report and replay it.
+      const what =
+        e instanceof AssertionError ? 'assertion failed' : `unexpected ${(e as Error).name}`;
+      this.violations.push(`t=${this.queue.now.toFixed(1)}ms ${what}: ${(e as Error).message}`);
     }
     this.violations.push(...this.invariants.violations);
     if (this.violations.length === 0) this.checkLiveness(events);
@@ -242,6 +241,7 @@ class Simulation {
       invariants: this.invariants,
       tickMs: this.mix.tickMs,
       sendPeer: (m) => this.sendPeer(m),
+      scheduleRestart: (node) => this.scheduleRestart(node),
       reply: (client, from, resp) => this.reply(client, from, resp),
       trace: (line) => this.trace(line),
     };
@@ -466,14 +466,24 @@ class Simulation {
     if (n === undefined) return;
     const down = [...this.nodes.values()].filter((x) => !x.up).length;
     if (down >= Math.ceil(this.nodes.size / 2)) return;
+    if (this.mix.diskFaults && this.rng.chance(0.4)) {
+      // Crash inside the node's next fsync: its batch is written but not durable (torn).
+      n.crashDuringNextSync();
+      this.trace(`nemesis: n${n.id} will crash during its next fsync`);
+      return;
+    }
     n.crash();
-    // Half the restarts are quick: the node is back while messages it caused are still in flight.
+    this.trace(`nemesis: crash n${n.id}`);
+    this.scheduleRestart(n);
+  }
+
+  /** Restarts a crashed node after a downtime; half the restarts are quick. */
+  private scheduleRestart(n: SimNode): void {
     const downMs = this.rng.chance(0.5) ? this.rng.int(1, 30) : this.rng.int(30, 1500);
-    this.trace(`nemesis: crash n${n.id} for ${downMs}ms`);
     const incarnation = n.incarnation;
     this.queue.after(downMs, () => {
       if (n.up || n.incarnation !== incarnation) return;
-      this.trace(`nemesis: restart n${n.id}`);
+      this.trace(`nemesis: restart n${n.id} after ${downMs}ms`);
       n.start();
     });
   }

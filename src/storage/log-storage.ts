@@ -26,9 +26,13 @@ export interface GroupWrite {
 /** Everything one group recovers at startup. */
 export interface GroupState {
   readonly hardState: HardState;
-  /** The latest snapshot marker, or null if the log starts at index 1. */
+  /** The latest snapshot marker (a snapshot installed from the leader), or null. */
   readonly snapshot: SnapshotMeta | null;
-  /** Entries after the snapshot marker, contiguous, in index order. */
+  /**
+   * The live entries, contiguous, in index order: after the snapshot marker
+   * and after the compaction point, whichever is later. Compaction may move
+   * past the marker (the snapshot itself lives in the state engine).
+   */
   readonly entries: readonly Entry[];
 }
 

@@ -24,7 +24,11 @@ export interface SnapshotChunk {
   readonly seq: number;
   readonly pairs: ReadonlyArray<readonly [key: Uint8Array, value: Uint8Array]>;
   /** Set on the last chunk: the applied position the snapshot captures, and a checksum over every pair. */
-  readonly last?: { readonly applied: SnapshotMeta; readonly crc32c: number; readonly pairCount: number };
+  readonly last?: {
+    readonly applied: SnapshotMeta;
+    readonly crc32c: number;
+    readonly pairCount: number;
+  };
 }
 
 export interface StateEngine {
