@@ -1,5 +1,5 @@
 // Runs the LogStorage conformance suite on every implementation: the
-// in-memory reference and the log engine on the real disk (small segments,
+// in-memory reference, the log engine on the real disk and on the simulated disk (small segments,
 // so rolling, checkpoints and segment deletion happen often). Also tests the
 // async GroupCommitter (src/node/group-commit.ts) over a LogStorage.
 import assert from 'node:assert/strict';
@@ -15,6 +15,8 @@ import { GroupCommitter } from '../../src/node/group-commit.ts';
 import type { GroupWrite, LogStorage } from '../../src/storage/log-storage.ts';
 import { MemoryLogStorage } from '../../src/storage/memory-log-storage.ts';
 import { LogEngine } from '../../src/storage/wal/log-engine.ts';
+import { SeededRng } from '../../src/core/rng.ts';
+import { SimDisk } from '../../src/sim/disk.ts';
 import { ents, runLogStorageSuite } from './log-storage-suite.ts';
 
 runLogStorageSuite('MemoryLogStorage', () => ({ open: () => new MemoryLogStorage() }));
@@ -30,6 +32,25 @@ for (const segmentBytesMax of [256, 4096]) {
       dispose: () => nodeFs.rmSync(dir, { recursive: true, force: true }),
     };
   });
+}
+
+// The log engine on the simulated disk: reopening is a crash (unsynced bytes
+// lost or torn) followed by recovery.
+for (const seed of [1, 2]) {
+  runLogStorageSuite(
+    `LogEngine on SimDisk, reopen after a crash with torn writes (seed ${seed})`,
+    () => {
+      const disk = new SimDisk(new SeededRng(seed), { tornWrites: true, readBitFlipRate: 0 });
+      const open = (): LogStorage => LogEngine.open(disk, '/wal', { segmentBytesMax: 512 });
+      return {
+        open,
+        reopen: () => {
+          disk.crash();
+          return open();
+        },
+      };
+    },
+  );
 }
 
 /** A LogStorage that counts syncs and can be made to fail. */

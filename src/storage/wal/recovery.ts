@@ -65,7 +65,7 @@ export function recover(fs: FileSystem, dir: string): RecoveredLog {
  * How many times a segment is read before its damage is believed. A read
  * fault may be transient (a bit flipped on the way, not on the platter):
  * damage is accepted only when it persists, and a torn tail is truncated
- * only when two consecutive reads agree on where it starts, so a transient
+ * only when two consecutive reads return identical bytes, so a transient
  * fault in the last record never truncates durable data.
  */
 export const SEGMENT_READ_ATTEMPTS = 3;
@@ -76,7 +76,7 @@ function readAndScan(
   seq: number,
   isLast: boolean,
 ): { bytes: Uint8Array; scan: SegmentScan } {
-  let previousTorn: number | null = null;
+  let previousTorn: Uint8Array | null = null;
   let failure: unknown = null;
   for (let attempt = 0; attempt < SEGMENT_READ_ATTEMPTS; attempt++) {
     const bytes = fs.readFile(path);
@@ -89,10 +89,19 @@ function readAndScan(
       previousTorn = null;
       continue;
     }
-    if (scan.tornReason === null || previousTorn === scan.validBytes) return { bytes, scan };
-    previousTorn = scan.validBytes;
+    if (scan.tornReason === null) return { bytes, scan };
+    // A torn tail is believed only when two reads return the very same bytes:
+    // two transient faults would differ (they flip different bits).
+    if (previousTorn !== null && sameBytes(previousTorn, bytes)) return { bytes, scan };
+    previousTorn = bytes;
   }
-  throw failure ?? corruption(path, previousTorn ?? 0, 'reads of the segment tail disagree');
+  throw failure ?? corruption(path, 0, 'reads of the segment tail disagree');
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Applies one record to the index; returns why it cannot be applied, if so. */
