@@ -38,6 +38,7 @@ import { logIndex, nodeId, rangeId, term } from '../src/core/ids.ts';
 import { SeededRng } from '../src/core/rng.ts';
 import type { SnapshotMeta } from '../src/raft/types.ts';
 import { LmdbStateEngine } from '../src/storage/engine/lmdb-state-engine.ts';
+import { intOption } from '../src/cli/args.ts';
 
 const RANGE = rangeId(1);
 const KEY_BYTES = 16;
@@ -72,10 +73,7 @@ function usage(message: string): never {
 }
 
 function intArg(v: string | undefined, name: string, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}`);
-  return n;
+  return intOption(v, name, dflt, min, usage);
 }
 
 function parseConfig(): Config {

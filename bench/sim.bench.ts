@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_OPS, parseFaults } from '../src/sim/options.ts';
 import type { SimOptions } from '../src/sim/options.ts';
 import { runSimulation } from '../src/sim/simulation.ts';
+import { intOption } from '../src/cli/args.ts';
 
 const NODES = 5;
 const FAULTS = 'all';
@@ -31,10 +32,7 @@ function usage(message: string): never {
 }
 
 function intArg(v: string | undefined, name: string, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}`);
-  return n;
+  return intOption(v, name, dflt, min, usage);
 }
 
 function options(seed: number): SimOptions {

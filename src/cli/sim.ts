@@ -19,6 +19,7 @@ import { DEFAULT_OPS, parseFaults } from '../sim/options.ts';
 import type { SimOptions } from '../sim/options.ts';
 import { runSimulation } from '../sim/simulation.ts';
 import type { SimResult } from '../sim/simulation.ts';
+import { intOption } from './args.ts';
 
 interface SeedSummary {
   seed: number;
@@ -49,10 +50,7 @@ function usage(message: string): never {
 }
 
 function intArg(v: string | undefined, name: string, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}`);
-  return n;
+  return intOption(v, name, dflt, min, usage);
 }
 
 export function replayCommand(

@@ -34,8 +34,8 @@ import {
   copySnapshotMeta,
   isSnapshotMeta,
   SnapshotStreamVerifier,
-} from '../memory-state-engine.ts';
-import type { Pair } from '../memory-state-engine.ts';
+} from '../snapshot-stream.ts';
+import type { Pair } from '../snapshot-stream.ts';
 import type { SnapshotChunk, StateBatch, StateEngine } from '../state-engine.ts';
 
 /** LMDB's maximum key size for the default 4 KiB page (`mdb_env_get_maxkeysize`). */
