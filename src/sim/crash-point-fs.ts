@@ -16,9 +16,9 @@ export class CrashPointFs implements FileSystem {
 
   constructor(private readonly inner: FileSystem) {}
 
-  /** The next fsync (of a file) crashes instead of completing. */
-  armCrashAtFsync(): void {
-    this.armed = true;
+  /** Arms (or disarms) the crash point: the next fsync crashes instead of completing. */
+  armCrashAtFsync(armed: boolean): void {
+    this.armed = armed;
   }
 
   mkdirp(dir: string): void {

@@ -202,7 +202,12 @@ export class SimNode {
 
   /** The next log sync is interrupted by a crash after its write and before its fsync. */
   crashDuringNextSync(): void {
-    this.fs.armCrashAtFsync();
+    this.fs.armCrashAtFsync(true);
+  }
+
+  /** Cancels an armed crash point (healing: no faults in the liveness phase). */
+  disarmCrashPoint(): void {
+    this.fs.armCrashAtFsync(false);
   }
 
   /** Stops the process (SIGSTOP): no ticks, no message handling, until resume. */

@@ -83,7 +83,8 @@ class Simulation {
   private nextNodeId: number;
   private attemptIds = 0;
   private healedAt = -1;
-  private leaderSeenAfterHeal = false;
+  /** When a leader was first seen after healing (-1: not yet). Liveness operations start then. */
+  private leaderSeenAt = -1;
 
   constructor(private readonly opts: SimOptions) {
     if (opts.nodes < 3 || opts.nodes > 7) throw new Error('--nodes must be between 3 and 7');
@@ -160,26 +161,28 @@ class Simulation {
     this.healedAt = this.queue.now;
     this.blocked = new Set();
     for (const n of this.nodes.values()) {
+      n.disarmCrashPoint();
       if (!n.up) n.start();
       else if (n.paused) n.resume();
       n.clockRate = 1;
     }
     this.trace('heal: partitions removed, nodes restarted and resumed, network clean');
-    // Clients that stopped because the safety budget ran out start the liveness operations.
-    for (const c of this.clients) {
-      if (c.done) {
-        c.done = false;
-        this.queue.after(this.rng.int(0, 20), () => c.next());
-      }
-    }
     const check = (): void => {
-      if (this.leaderSeenAfterHeal) return;
-      if (this.currentLeader() !== undefined) {
-        this.leaderSeenAfterHeal = true;
-        this.trace(`liveness: leader n${this.currentLeader()!.id} elected after heal`);
+      if (this.leaderSeenAt >= 0) return;
+      const leader = this.currentLeader();
+      if (leader === undefined) {
+        this.queue.after(this.mix.tickMs, check);
         return;
       }
-      this.queue.after(this.mix.tickMs, check);
+      this.leaderSeenAt = this.queue.now;
+      this.trace(`liveness: leader n${leader.id} elected after heal`);
+      // Clients that stopped (safety budget spent) now run the liveness operations.
+      for (const c of this.clients) {
+        if (c.done) {
+          c.done = false;
+          this.queue.after(this.rng.int(0, 20), () => c.next());
+        }
+      }
     };
     check();
   }
@@ -198,7 +201,7 @@ class Simulation {
       this.violations.push('liveness: the safety phase never finished its operations');
       return;
     }
-    if (!this.leaderSeenAfterHeal) {
+    if (this.leaderSeenAt < 0 || this.leaderSeenAt - this.healedAt > LIVENESS_LEADER_MS) {
       this.violations.push(
         `liveness: no leader elected within ${LIVENESS_LEADER_MS}ms after healing`,
       );
@@ -268,7 +271,7 @@ class Simulation {
     const safetyOps = this.opts.ops - LIVENESS_OPS;
     if (this.phase === 'safety') {
       if (this.issued >= safetyOps) return false;
-    } else if (this.issued >= this.opts.ops) return false;
+    } else if (this.leaderSeenAt < 0 || this.issued >= this.opts.ops) return false;
     this.issued++;
     return true;
   }
@@ -278,7 +281,7 @@ class Simulation {
     if (definite) this.definite++;
     else if (op.ok === null) this.unknown++;
     else this.failed++;
-    if (this.phase === 'liveness' && op.call >= this.healedAt && definite) this.livenessOpsDone++;
+    if (this.leaderSeenAt >= 0 && op.call >= this.leaderSeenAt && definite) this.livenessOpsDone++;
     if (this.opts.trace) {
       const outcome = op.ok === null ? 'unknown' : op.ok ? 'ok' : 'fail';
       const detail =
