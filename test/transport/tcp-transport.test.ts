@@ -1,0 +1,304 @@
+// The TCP peer transport over loopback: delivery both ways, reconnection
+// after a peer restarts, bounded send queues, and isolation of bad inbound
+// connections. No timing assertions: every wait polls a condition with a
+// bounded deadline.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+
+import { crc32c } from '../../src/core/crc32c.ts';
+import { logIndex, nodeId, rangeId, term, type NodeId, type RangeId } from '../../src/core/ids.ts';
+import type { Message, MsgSnap } from '../../src/raft/types.ts';
+import { encodeFrame, encodeHelloFrame, FRAME_HEADER_BYTES } from '../../src/transport/frame.ts';
+import {
+  TcpTransport,
+  type PeerAddress,
+  type TcpTransportOptions,
+  type TransportLogger,
+} from '../../src/transport/tcp-transport.ts';
+import { SAMPLE_MESSAGES } from './samples.ts';
+
+const HOST = '127.0.0.1';
+const CLUSTER = 'test-cluster';
+const WAIT_MS_MAX = 5_000;
+const POLL_MS = 10;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until it holds; fails after WAIT_MS_MAX. */
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; waited <= WAIT_MS_MAX; waited += POLL_MS) {
+    if (cond()) return;
+    await sleep(POLL_MS);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+interface Received {
+  readonly range: RangeId;
+  readonly msg: Message;
+}
+
+interface LogLine {
+  readonly level: 'warn' | 'info';
+  readonly obj: Record<string, unknown>;
+  readonly msg: string;
+}
+
+/** A transport under test, with what it received and logged. */
+interface Node {
+  readonly id: NodeId;
+  readonly transport: TcpTransport;
+  readonly received: Received[];
+  readonly logs: LogLine[];
+  readonly port: number;
+}
+
+const opened: TcpTransport[] = [];
+const rawSockets: net.Socket[] = [];
+
+after(async () => {
+  for (const s of rawSockets) s.destroy();
+  await Promise.all(opened.map((t) => t.close()));
+});
+
+async function startNode(
+  id: number,
+  port = 0,
+  extra: Partial<TcpTransportOptions> = {},
+): Promise<Node> {
+  const received: Received[] = [];
+  const logs: LogLine[] = [];
+  const logger: TransportLogger = {
+    warn: (obj, msg) => logs.push({ level: 'warn', obj: { ...obj }, msg }),
+    info: (obj, msg) => logs.push({ level: 'info', obj: { ...obj }, msg }),
+  };
+  const transport = new TcpTransport({
+    nodeId: nodeId(id),
+    clusterId: CLUSTER,
+    onMessage: (range, msg) => received.push({ range, msg }),
+    logger,
+    backoffMsMin: 10,
+    backoffMsMax: 200,
+    ...extra,
+  });
+  opened.push(transport);
+  const bound = await transport.listen(HOST, port);
+  return { id: nodeId(id), transport, received, logs, port: bound };
+}
+
+function book(...nodes: Node[]): Map<NodeId, PeerAddress> {
+  return new Map(nodes.map((n) => [n.id, { host: HOST, port: n.port }]));
+}
+
+function heartbeat(from: NodeId, to: NodeId, sentTick: number): Message {
+  return {
+    type: 'heartbeat',
+    from,
+    to,
+    term: term(1),
+    commit: logIndex(0),
+    context: '',
+    sentTick,
+  };
+}
+
+/** A port with nothing listening on it (bound, then released). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, HOST, () => r()));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  await new Promise<void>((r) => server.close(() => r()));
+  return address.port;
+}
+
+/** Opens a raw socket to `node`, writes `bytes`, and resolves once the server closed it. */
+async function writeRawAndAwaitClose(node: Node, bytes: Uint8Array): Promise<void> {
+  const socket = net.connect({ host: HOST, port: node.port });
+  rawSockets.push(socket);
+  socket.on('error', () => {}); // a reset from the server is expected
+  socket.resume();
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  socket.write(bytes);
+  await closed;
+}
+
+function helloFrom(id: number, cluster = CLUSTER): Uint8Array {
+  return encodeHelloFrame({ node: nodeId(id), cluster });
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  return Uint8Array.from(parts.flatMap((p) => [...p]));
+}
+
+describe('TcpTransport', () => {
+  it('delivers messages both ways, every type, in order', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    a.transport.setAddressBook(book(b));
+    b.transport.setAddressBook(book(a));
+
+    const ab = SAMPLE_MESSAGES.map((m) => ({ ...m, from: a.id, to: b.id }) as Message);
+    const ba = SAMPLE_MESSAGES.map((m) => ({ ...m, from: b.id, to: a.id }) as Message);
+    ab.forEach((m, i) => a.transport.send(b.id, rangeId(i), m));
+    ba.forEach((m, i) => b.transport.send(a.id, rangeId(100 + i), m));
+
+    await waitFor(() => b.received.length === ab.length, 'b to receive');
+    await waitFor(() => a.received.length === ba.length, 'a to receive');
+    assert.deepEqual(
+      b.received,
+      ab.map((msg, i) => ({ range: rangeId(i), msg })),
+    );
+    assert.deepEqual(
+      a.received,
+      ba.map((msg, i) => ({ range: rangeId(100 + i), msg })),
+    );
+    assert.equal(a.transport.stats().badFrames, 0);
+    assert.deepEqual(a.transport.stats().dropped, {});
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  });
+
+  it('reconnects to a peer that restarts on the same port', async () => {
+    const a = await startNode(1);
+    const b1 = await startNode(2);
+    a.transport.setAddressBook(book(b1));
+    a.transport.send(b1.id, rangeId(1), heartbeat(a.id, b1.id, 1));
+    await waitFor(() => b1.received.length === 1, 'first delivery');
+
+    await b1.transport.close();
+    const b2 = await startNode(2, b1.port);
+    // Messages sent around the restart may be lost; keep sending until one arrives.
+    for (let tick = 2; b2.received.length === 0 && tick < WAIT_MS_MAX / 20; tick++) {
+      a.transport.send(b2.id, rangeId(1), heartbeat(a.id, b2.id, tick));
+      await sleep(20);
+    }
+    await waitFor(() => b2.received.length > 0, 'delivery after restart');
+    const before = b2.received.length;
+    a.transport.send(b2.id, rangeId(1), heartbeat(a.id, b2.id, 100_000));
+    await waitFor(
+      () => b2.received.some((r) => r.msg.type === 'heartbeat' && r.msg.sentTick === 100_000),
+      'the next message after reconnecting',
+    );
+    assert.ok(b2.received.length > before);
+    await Promise.all([a.transport.close(), b2.transport.close()]);
+  });
+
+  it('bounds the send queue by messages while the peer is down, dropping and counting', async () => {
+    const deadPort = await freePort();
+    const a = await startNode(1, 0, { sendQueueMsgsMax: 10 });
+    const peer = nodeId(2);
+    a.transport.setAddressBook(new Map([[peer, { host: HOST, port: deadPort }]]));
+    for (let i = 0; i < 100; i++) a.transport.send(peer, rangeId(1), heartbeat(a.id, peer, i));
+    const stats = a.transport.stats();
+    assert.equal(stats.queuedMsgs[peer], 10);
+    assert.equal(stats.dropped[peer], 90);
+    await a.transport.close();
+  });
+
+  it('bounds the send queue by bytes, and drops messages to unknown peers or too large', async () => {
+    const deadPort = await freePort();
+    const bytesMax = 10_000;
+    const a = await startNode(1, 0, { sendQueueBytesMax: bytesMax, frameBytesMax: 5_000 });
+    const peer = nodeId(2);
+    a.transport.setAddressBook(new Map([[peer, { host: HOST, port: deadPort }]]));
+    const snap = { ...(SAMPLE_MESSAGES[6] as MsgSnap), from: a.id, to: peer }; // ~3 KB
+    for (let i = 0; i < 50; i++) a.transport.send(peer, rangeId(1), snap);
+    const stats = a.transport.stats();
+    assert.ok(stats.queuedBytes[peer]! <= bytesMax, `queued ${stats.queuedBytes[peer]} bytes`);
+    assert.equal(stats.queuedMsgs[peer]! + stats.dropped[peer]!, 50);
+    assert.ok(stats.dropped[peer]! >= 46);
+
+    const huge: MsgSnap = { ...snap, snapshot: { ...snap.snapshot, data: new Uint8Array(6_000) } };
+    a.transport.send(peer, rangeId(1), huge);
+    assert.equal(a.transport.stats().dropped[peer], stats.dropped[peer]! + 1);
+    assert.ok(a.logs.some((l) => l.level === 'warn' && l.obj['code'] === 'REQUEST_TOO_LARGE'));
+
+    const stranger = nodeId(9);
+    a.transport.send(stranger, rangeId(1), heartbeat(a.id, stranger, 1));
+    assert.equal(a.transport.stats().dropped[stranger], 1);
+    await a.transport.close();
+    a.transport.send(peer, rangeId(1), heartbeat(a.id, peer, 1)); // after close: dropped, no throw
+  });
+
+  it('closes only the connection that sends a bad frame, and keeps serving others', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    a.transport.setAddressBook(book(b));
+    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 1));
+    await waitFor(() => b.received.length === 1, 'delivery before the attacks');
+
+    const badPayload = Uint8Array.from([0xc1, 0xff, 0x00]);
+    const validCrcGarbage = new Uint8Array(FRAME_HEADER_BYTES + badPayload.length);
+    new DataView(validCrcGarbage.buffer).setUint32(0, badPayload.length);
+    new DataView(validCrcGarbage.buffer).setUint32(4, crc32c(badPayload));
+    validCrcGarbage.set(badPayload, FRAME_HEADER_BYTES);
+    const badChecksum = encodeFrame({ range: rangeId(1), msg: heartbeat(nodeId(3), b.id, 1) });
+    badChecksum[FRAME_HEADER_BYTES + 2] = badChecksum[FRAME_HEADER_BYTES + 2]! ^ 0x40;
+    const fourGiB = new Uint8Array(FRAME_HEADER_BYTES);
+    new DataView(fourGiB.buffer).setUint32(0, 0xffff_ffff);
+    const misaddressed = encodeFrame({
+      range: rangeId(1),
+      msg: heartbeat(nodeId(3), nodeId(7), 1),
+    });
+
+    const attacks: [string, Uint8Array, string | null][] = [
+      ['ascii garbage', new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), null],
+      [
+        'garbage msgpack with a valid checksum',
+        concat(helloFrom(3), validCrcGarbage),
+        'INVALID_ARGUMENT',
+      ],
+      ['a bad checksum', concat(helloFrom(3), badChecksum), 'CORRUPTION'],
+      ['a 4 GiB length', concat(helloFrom(3), fourGiB), 'REQUEST_TOO_LARGE'],
+      ['a bad checksum before any handshake', badChecksum, 'CORRUPTION'],
+      [
+        'a message not addressed to this node',
+        concat(helloFrom(3), misaddressed),
+        'INVALID_ARGUMENT',
+      ],
+    ];
+    for (const [name, bytes, code] of attacks) {
+      const badFrames = b.transport.stats().badFrames;
+      const warnings = b.logs.filter((l) => l.msg === 'closing connection: bad frame').length;
+      await writeRawAndAwaitClose(b, bytes);
+      await waitFor(
+        () => b.transport.stats().badFrames === badFrames + 1,
+        `badFrames after ${name}`,
+      );
+      const warning = b.logs.filter((l) => l.msg === 'closing connection: bad frame')[warnings];
+      assert.ok(warning !== undefined, `warning logged for ${name}`);
+      assert.equal(warning.level, 'warn');
+      if (code !== null) assert.equal(warning.obj['code'], code, name);
+    }
+
+    const rejected = b.transport.stats().rejectedHandshakes;
+    await writeRawAndAwaitClose(b, helloFrom(3, 'other-cluster'));
+    assert.equal(b.transport.stats().rejectedHandshakes, rejected + 1);
+
+    // The well-behaved peer's connection was never touched.
+    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 2));
+    await waitFor(() => b.received.length === 2, 'delivery after the attacks');
+    assert.equal(b.received.length, 2, 'nothing from the attackers was delivered');
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  });
+
+  it('releases every socket and timer on close', async () => {
+    const tcpHandles = (): number =>
+      process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
+    await waitFor(() => tcpHandles() === 0, 'earlier tests to release their sockets');
+    const a = await startNode(1);
+    const b = await startNode(2);
+    const deadPort = await freePort();
+    a.transport.setAddressBook(new Map([...book(b), [nodeId(3), { host: HOST, port: deadPort }]]));
+    b.transport.setAddressBook(book(a));
+    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 1));
+    a.transport.send(nodeId(3), rangeId(1), heartbeat(a.id, nodeId(3), 1)); // retrying with backoff
+    b.transport.send(a.id, rangeId(1), heartbeat(b.id, a.id, 1));
+    await waitFor(() => a.received.length === 1 && b.received.length === 1, 'traffic');
+    assert.ok(tcpHandles() > 0);
+    await Promise.all([a.transport.close(), b.transport.close()]);
+    await a.transport.close(); // idempotent
+    await waitFor(() => tcpHandles() === 0, 'all sockets closed');
+  });
+});
