@@ -21,15 +21,7 @@
  *
  * A benchmark, not a test: nothing is asserted about timing.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  statfsSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -39,21 +31,12 @@ import { SeededRng } from '../src/core/rng.ts';
 import type { SnapshotMeta } from '../src/raft/types.ts';
 import { LmdbStateEngine } from '../src/storage/engine/lmdb-state-engine.ts';
 import { intOption } from '../src/cli/args.ts';
+import { quantile, fmt, round, fsType } from './report.ts';
 
 const RANGE = rangeId(1);
 const KEY_BYTES = 16;
 const FSYNC_WRITE_BYTES = 4096;
 const SEED = 42;
-
-/** statfs magic numbers of the file systems a benchmark is likely to land on. */
-const FS_TYPES: ReadonlyMap<number, string> = new Map([
-  [0xef53, 'ext2/3/4'],
-  [0x58465342, 'xfs'],
-  [0x9123683e, 'btrfs'],
-  [0x01021994, 'tmpfs (fsync is free: numbers are not disk numbers)'],
-  [0x794c7630, 'overlayfs'],
-  [0x2fc12fc1, 'zfs'],
-]);
 
 interface Config {
   readonly batches: number;
@@ -101,22 +84,6 @@ function parseConfig(): Config {
     fsyncSeconds: intArg(values['fsync-seconds'], 'fsync-seconds', 2, 1),
     dir: values.dir ?? tmpdir(),
   };
-}
-
-/** The q-quantile of sorted values (nearest rank). */
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-const fmt = (n: number, digits = 0): string =>
-  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const round = (n: number, d: number): number => Number(n.toFixed(d));
-
-function fsType(dir: string): string {
-  const type = statfsSync(dir).type;
-  return FS_TYPES.get(type) ?? `statfs type 0x${type.toString(16)}`;
 }
 
 /** Appends 4 KiB and fsyncs, in a loop, for `seconds`; returns fsyncs per second. */

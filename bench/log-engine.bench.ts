@@ -29,15 +29,7 @@
  *
  * A benchmark, not a test: nothing is asserted about timing.
  */
-import {
-  closeSync,
-  fdatasyncSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  statfsSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -52,6 +44,7 @@ import type { AppendFile } from '../src/storage/fs.ts';
 import type { GroupState, GroupWrite, LogStorage } from '../src/storage/log-storage.ts';
 import { LogEngine } from '../src/storage/wal/log-engine.ts';
 import { encodeRecord } from '../src/storage/wal/record.ts';
+import { quantile, fmt, round, fsType } from './report.ts';
 
 const APPENDER_COUNTS: readonly number[] = [1, 16, 256];
 const SECONDS_MAX = 60;
@@ -60,16 +53,6 @@ const PAYLOAD_BYTES_MAX = 1024 * 1024;
 const APPENDS_MAX = 2_000_000;
 /** Most baseline iterations (and latency samples). */
 const BASELINE_SYNCS_MAX = 2_000_000;
-
-/** statfs magic numbers of the file systems a benchmark is likely to land on. */
-const FS_TYPES: ReadonlyMap<number, string> = new Map([
-  [0xef53, 'ext2/3/4'],
-  [0x58465342, 'xfs'],
-  [0x9123683e, 'btrfs'],
-  [0x01021994, 'tmpfs (fsync is free: numbers are not disk numbers)'],
-  [0x794c7630, 'overlayfs'],
-  [0x2fc12fc1, 'zfs'],
-]);
 
 interface Config {
   readonly seconds: number;
@@ -113,22 +96,6 @@ function parseConfig(): Config {
     payloadBytes: boundedInt(values['payload-bytes'], 'payload-bytes', 256, 0, PAYLOAD_BYTES_MAX),
     dir: values.dir ?? tmpdir(),
   };
-}
-
-/** The q-quantile of sorted values (nearest rank). */
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-const fmt = (n: number, digits = 0): string =>
-  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const round = (n: number, d: number): number => Number(n.toFixed(d));
-
-function fsType(dir: string): string {
-  const type = statfsSync(dir).type;
-  return FS_TYPES.get(type) ?? `statfs type 0x${type.toString(16)}`;
 }
 
 function entryAt(index: number, payload: Uint8Array): Entry {

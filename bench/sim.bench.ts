@@ -20,6 +20,7 @@ import { DEFAULT_OPS, parseFaults } from '../src/sim/options.ts';
 import type { SimOptions } from '../src/sim/options.ts';
 import { runSimulation } from '../src/sim/simulation.ts';
 import { intOption } from '../src/cli/args.ts';
+import { quantile, fmt, round } from './report.ts';
 
 const NODES = 5;
 const FAULTS = 'all';
@@ -45,16 +46,6 @@ function options(seed: number): SimOptions {
     trace: false,
   };
 }
-
-/** The q-quantile of sorted values (nearest rank). */
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-const fmt = (n: number, digits = 0): string =>
-  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 function main(): void {
   let values;
@@ -122,7 +113,6 @@ function main(): void {
   );
   if (failing > 0)
     out(`  note               ${failing} seed(s) reported violations (see npm run sim)`);
-  const round = (n: number, d: number): number => Number(n.toFixed(d));
   out(
     JSON.stringify({
       seeds,
