@@ -153,17 +153,8 @@ export class SimClient {
       return;
     }
     this.leaderGuess = cur.target;
-    const op: KvOperation = {
-      client: this.id,
-      op: cur.op,
-      key: cur.key,
-      value: cur.value,
-      expect: cur.expect,
-      call: cur.call,
-      return: h.queue.now,
-      ok: cur.op === 'cas' ? resp.swapped : true,
-      output: cur.op === 'get' ? resp.output : null,
-    };
+    const op = this.outcome(cur, h.queue.now, cur.op === 'cas' ? resp.swapped : true);
+    if (cur.op === 'get') op.output = resp.output;
     if (cur.op === 'get') this.seen.set(cur.key, resp.output);
     else if (cur.op === 'put' || (cur.op === 'cas' && resp.swapped))
       this.seen.set(cur.key, cur.value);
@@ -173,21 +164,27 @@ export class SimClient {
 
   private giveUp(): void {
     const cur = this.current!;
+    // Unknown if an attempt may have been applied; otherwise definitely not applied.
     const unknown = cur.mayHaveApplied;
     this.finish(
-      {
-        client: this.id,
-        op: cur.op,
-        key: cur.key,
-        value: cur.value,
-        expect: cur.expect,
-        call: cur.call,
-        return: unknown ? null : this.host.queue.now,
-        ok: unknown ? null : false,
-        output: null,
-      },
+      this.outcome(cur, unknown ? null : this.host.queue.now, unknown ? null : false),
       false,
     );
+  }
+
+  /** The history record of the operation in flight. */
+  private outcome(cur: InFlight, returned: number | null, ok: boolean | null): KvOperation {
+    return {
+      client: this.id,
+      op: cur.op,
+      key: cur.key,
+      value: cur.value,
+      expect: cur.expect,
+      call: cur.call,
+      return: returned,
+      ok,
+      output: null,
+    };
   }
 
   private finish(op: KvOperation, definite: boolean): void {
