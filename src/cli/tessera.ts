@@ -1,0 +1,295 @@
+/**
+ * The `tessera` command line:
+ *
+ *   tessera start --id N --dir D --cluster ID --members LIST   run one node
+ *   tessera dev [--dir ./.tessera/dev] [--base-port 7000]      a local 3-node cluster
+ *   tessera put KEY VALUE | get KEY | del KEY  [--endpoints LIST]
+ *   tessera status [--endpoints LIST] [--json]
+ *
+ * LIST of members: `1=127.0.0.1:7001/127.0.0.1:8001,...` (raft/http);
+ * LIST of endpoints: `127.0.0.1:8001,127.0.0.1:8002`, or env TESSERA_ENDPOINTS.
+ * Client commands follow NOT_LEADER hints and exit 1 on an error.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { nodeId } from '../core/ids.ts';
+import type { NodeStatus } from '../node/http-api.ts';
+import { httpJson, requestFollowingLeader, sleep, type HttpReply } from '../node/http-client.ts';
+import { formatMembers, parseMembers } from '../node/members.ts';
+import { TesseraServer } from '../node/server.ts';
+
+/** How long `dev` waits for a leader, in ms. */
+const DEV_LEADER_WAIT_MS = 30_000;
+/** How long `dev` waits for its children to exit after SIGTERM before SIGKILL, in ms. */
+const DEV_STOP_WAIT_MS = 5_000;
+/** Per-node timeout of `status`, in ms. */
+const STATUS_TIMEOUT_MS = 1_500;
+
+async function startCommand(o: { id: string; dir: string; cluster: string; members: string }) {
+  const server = new TesseraServer({
+    id: nodeId(Number(o.id)),
+    dir: o.dir,
+    clusterId: o.cluster,
+    members: parseMembers(o.members),
+  });
+  await server.start();
+  process.stdout.write(`${JSON.stringify({ ready: true, id: Number(o.id), pid: process.pid })}\n`);
+  const shutdown = (): void => {
+    void server.stop().then(() => process.exit(0));
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+function devMembers(basePort: number): string {
+  const members = new Map(
+    [1, 2, 3].map((i) => [
+      nodeId(i),
+      {
+        raftHost: '127.0.0.1',
+        raftPort: basePort + i,
+        httpHost: '127.0.0.1',
+        httpPort: basePort + 1000 + i,
+      },
+    ]),
+  );
+  return formatMembers(members);
+}
+
+function spawnNode(id: number, dir: string, cluster: string, members: string): ChildProcess {
+  const script = fileURLToPath(import.meta.url);
+  const nodeDir = join(dir, `n${id}`);
+  mkdirSync(nodeDir, { recursive: true });
+  const log = openSync(join(dir, `n${id}.log`), 'a');
+  const args = ['--import', 'tsx', script, 'start', '--id', String(id), '--dir', nodeDir];
+  args.push('--cluster', cluster, '--members', members);
+  return spawn(process.execPath, args, { stdio: ['ignore', log, log] });
+}
+
+/** Polls every endpoint's status until one reports itself leader; bounded by `waitMs`. */
+async function waitForLeader(endpoints: readonly string[], waitMs: number): Promise<string> {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    for (const e of endpoints) {
+      const st = await httpJson(e, { method: 'GET', path: '/v1/status', timeoutMs: 500 }).catch(
+        () => null,
+      );
+      if (st?.status === 200 && (st.body as NodeStatus).role === 'leader') return e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`no leader within ${waitMs} ms`);
+}
+
+async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
+  const exited = children.map(
+    (c) =>
+      new Promise<void>((resolve) => {
+        if (c.exitCode !== null || c.signalCode !== null) resolve();
+        else c.once('exit', () => resolve());
+      }),
+  );
+  for (const c of children) if (c.pid !== undefined && c.exitCode === null) c.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }, DEV_STOP_WAIT_MS);
+  await Promise.all(exited);
+  clearTimeout(timer);
+}
+
+async function devCommand(o: { dir: string; basePort: string }): Promise<void> {
+  const base = Number(o.basePort);
+  if (!Number.isInteger(base) || base < 1 || base + 1003 > 65535) fail('bad --base-port');
+  mkdirSync(o.dir, { recursive: true });
+  const members = devMembers(base);
+  const children = [1, 2, 3].map((i) => spawnNode(i, o.dir, 'dev', members));
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void stopChildren(children).then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  for (const c of children) {
+    c.once('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`node pid ${c.pid} exited (${code ?? signal})\n`);
+    });
+  }
+  const endpoints = [1, 2, 3].map((i) => `127.0.0.1:${base + 1000 + i}`);
+  const leader = await waitForLeader(endpoints, DEV_LEADER_WAIT_MS).catch((e: Error) => {
+    stop();
+    return fail(e.message);
+  });
+  writeFileSync(join(o.dir, 'endpoints'), endpoints.join(','));
+  process.stdout.write(`tessera dev: 3 nodes up, leader at ${leader}\n`);
+  for (const [i, e] of endpoints.entries()) {
+    process.stdout.write(
+      `  node ${i + 1}: http://${e}  (pid ${children[i]!.pid}, log ${o.dir}/n${i + 1}.log)\n`,
+    );
+  }
+  process.stdout.write(`export TESSERA_ENDPOINTS=${endpoints.join(',')}\n`);
+}
+
+function endpointsOf(o: { endpoints?: string }): string[] {
+  const text = o.endpoints ?? process.env.TESSERA_ENDPOINTS;
+  if (text === undefined || text.trim() === '')
+    fail('no endpoints: pass --endpoints or set TESSERA_ENDPOINTS');
+  return text
+    .split(',')
+    .map((e) => e.trim().replace(/^http:\/\//, ''))
+    .filter((e) => e !== '');
+}
+
+/** Prints an error reply and exits 1, or returns the body of a 2xx reply. */
+function okBody(reply: HttpReply): Record<string, unknown> {
+  if (reply.status >= 200 && reply.status < 300) return reply.body as Record<string, unknown>;
+  return fail(`error ${reply.status}: ${JSON.stringify(reply.body)}`);
+}
+
+/** A fresh exactly-once session per command: retries of it apply at most once. */
+function sessionHeaders(): Record<string, string> {
+  return { 'x-tessera-client': String(randomInt(1, 2 ** 48)), 'x-tessera-seq': '1' };
+}
+
+const kvPath = (key: string): string => `/v1/kv/${encodeURIComponent(key)}`;
+
+async function putCommand(key: string, value: string, o: { endpoints?: string }): Promise<void> {
+  const req = {
+    method: 'PUT',
+    path: kvPath(key),
+    body: { value },
+    headers: sessionHeaders(),
+  } as const;
+  okBody(await requestFollowingLeader(endpointsOf(o), req));
+  process.stdout.write('OK\n');
+}
+
+async function delCommand(key: string, o: { endpoints?: string }): Promise<void> {
+  const req = { method: 'DELETE', path: kvPath(key), headers: sessionHeaders() } as const;
+  okBody(await requestFollowingLeader(endpointsOf(o), req));
+  process.stdout.write('OK\n');
+}
+
+async function getCommand(key: string, o: { endpoints?: string; serializable?: boolean }) {
+  const query = o.serializable === true ? '?consistency=serializable' : '';
+  const reply = await requestFollowingLeader(endpointsOf(o), {
+    method: 'GET',
+    path: kvPath(key) + query,
+  });
+  const value = okBody(reply).value;
+  if (typeof value !== 'string') fail(`${key}: not found`);
+  process.stdout.write(`${value}\n`);
+}
+
+interface ClusterStatus {
+  members: { id: number; address: string; pid: number | null; up: boolean }[];
+  ranges: {
+    id: number;
+    start: string;
+    end: string | null;
+    leader: number;
+    term: number;
+    commit: number;
+    applied: number;
+  }[];
+}
+
+async function collectStatus(endpoints: readonly string[]): Promise<ClusterStatus> {
+  const replies = await Promise.all(
+    endpoints.map((e) =>
+      httpJson(e, { method: 'GET', path: '/v1/status', timeoutMs: STATUS_TIMEOUT_MS })
+        .then((r) => (r.status === 200 ? (r.body as NodeStatus) : null))
+        .catch(() => null),
+    ),
+  );
+  const up = replies.filter((r): r is NodeStatus => r !== null);
+  const known = up[0]?.members ?? endpoints.map((e, i) => ({ id: i + 1, http: e, raft: '' }));
+  const byId = new Map(up.map((s) => [s.id as number, s]));
+  const best = up.find((s) => s.role === 'leader') ?? up.sort((a, b) => b.term - a.term)[0];
+  return {
+    members: known.map((m) => ({
+      id: m.id,
+      address: m.http,
+      pid: byId.get(m.id)?.pid ?? null,
+      up: byId.has(m.id),
+    })),
+    ranges:
+      best === undefined
+        ? []
+        : [
+            {
+              id: 1,
+              start: '',
+              end: null,
+              leader: best.leader,
+              term: best.term,
+              commit: best.commit,
+              applied: best.applied,
+            },
+          ],
+  };
+}
+
+async function statusCommand(o: { endpoints?: string; json?: boolean }): Promise<void> {
+  const st = await collectStatus(endpointsOf(o));
+  if (o.json === true) {
+    process.stdout.write(`${JSON.stringify(st)}\n`);
+    return;
+  }
+  for (const m of st.members) {
+    process.stdout.write(`node ${m.id}  ${m.address}  ${m.up ? `up (pid ${m.pid})` : 'DOWN'}\n`);
+  }
+  for (const r of st.ranges) {
+    process.stdout.write(
+      `range ${r.id}  leader=${r.leader} term=${r.term} commit=${r.commit} applied=${r.applied}\n`,
+    );
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`tessera: ${message}\n`);
+  process.exit(1);
+}
+
+function program(): Command {
+  const p = new Command('tessera').description('Tessera: a Raft-replicated key-value store');
+  p.command('start')
+    .description('run one node of a static cluster')
+    .requiredOption('--id <n>', 'this node id')
+    .requiredOption('--dir <dir>', 'data directory')
+    .requiredOption('--cluster <id>', 'cluster id')
+    .requiredOption('--members <list>', 'ID=RAFTHOST:PORT/HTTPHOST:PORT,...')
+    .action(startCommand);
+  p.command('dev')
+    .description('run a local 3-node cluster as child processes')
+    .option('--dir <dir>', 'data directory', './.tessera/dev')
+    .option('--base-port <p>', 'raft ports P+1..P+3, http ports P+1001..P+1003', '7000')
+    .action(devCommand);
+  const endpoints = '--endpoints <list>';
+  const endpointsHelp = 'HOST:PORT,... (default: $TESSERA_ENDPOINTS)';
+  p.command('put')
+    .argument('<key>')
+    .argument('<value>')
+    .option(endpoints, endpointsHelp)
+    .action(putCommand);
+  p.command('get')
+    .argument('<key>')
+    .option(endpoints, endpointsHelp)
+    .option('--serializable', 'read the local state of the node asked (may be stale)')
+    .action(getCommand);
+  p.command('del').argument('<key>').option(endpoints, endpointsHelp).action(delCommand);
+  p.command('status')
+    .option(endpoints, endpointsHelp)
+    .option('--json', 'print JSON')
+    .action(statusCommand);
+  return p;
+}
+
+program()
+  .parseAsync(process.argv)
+  .catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));

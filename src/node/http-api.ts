@@ -1,0 +1,187 @@
+/**
+ * The JSON/HTTP API of a node (fastify). Routes:
+ *
+ *   PUT    /v1/kv/:key        {"value": string}            -> {"key","ok":true}
+ *   GET    /v1/kv/:key[?consistency=serializable]          -> {"key","value": string|null}
+ *   DELETE /v1/kv/:key                                     -> {"key","ok":true}
+ *   POST   /v1/kv/:key/cas    {"expect": s|null, "value": s|null} -> {"key","swapped": bool}
+ *   GET    /v1/status                                      -> NodeStatus
+ *
+ * Reads are linearizable by default (ReadIndex, thesis §6.4); serializable
+ * reads answer from the local state machine and may be stale. Writes may
+ * carry an exactly-once session in `x-tessera-client` / `x-tessera-seq`
+ * (both or neither); without one, each request gets a fresh session.
+ *
+ * Every error is `{"code","message","retryable","leaderHint"?: {"id","http"}}`
+ * with the registry's HTTP status (core/errors.ts). Malformed requests of
+ * any kind get a coded 4xx; nothing a client sends can crash the process.
+ */
+import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { TesseraError, isTesseraError } from '../core/errors.ts';
+import type { NodeId } from '../core/ids.ts';
+import type { KvCommand, KvResult } from '../kv/command.ts';
+
+/** Largest key, in UTF-8 bytes. */
+export const KEY_BYTES_MAX = 1024;
+/** Largest value, in UTF-8 bytes (the LMDB state engine's value limit). */
+export const VALUE_BYTES_MAX = 1 << 20;
+/** Largest request body: a maximal value with every byte JSON-escaped, plus slack. */
+export const BODY_BYTES_MAX = 6 * VALUE_BYTES_MAX + 64 * 1024;
+/** Largest URL path parameter, in characters (a maximal key, percent-encoded). */
+const PARAM_CHARS_MAX = 3 * KEY_BYTES_MAX + 64;
+
+/** A write as the API accepts it; the server adds the session. */
+export type WriteOp = Omit<KvCommand, 'client' | 'seq'>;
+
+/** What `GET /v1/status` returns. */
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly pid: number;
+  readonly role: string;
+  readonly term: number;
+  /** The leader this node believes in; 0 if none. */
+  readonly leader: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly members: readonly { id: NodeId; raft: string; http: string }[];
+}
+
+/** The node as the HTTP API sees it. Failures are thrown as {@link TesseraError}s. */
+export interface KvService {
+  /**
+   * Proposes a write and resolves once it is applied. Throws NOT_LEADER
+   * (with `details.leaderHint`), RESOURCE_EXHAUSTED, PROPOSAL_DROPPED
+   * (definitely not applied) or OUTCOME_UNKNOWN (deadline passed; may apply).
+   */
+  write(op: WriteOp, session: { client: number; seq: number } | null): Promise<KvResult>;
+  /** Reads a key: linearizable (ReadIndex; may throw NOT_LEADER or TIMEOUT) or local. */
+  read(key: string, linearizable: boolean): Promise<string | null>;
+  /** This node's view of the range. */
+  status(): NodeStatus;
+  /** The `host:port` of a member's HTTP API, or null if unknown. */
+  httpAddressOf(id: NodeId): string | null;
+}
+
+type KeyRequest = FastifyRequest<{ Params: { key: string } }>;
+
+/** Builds (does not start) the HTTP API over `service`. */
+export function buildHttpApi(service: KvService): FastifyInstance {
+  const app = fastify({ bodyLimit: BODY_BYTES_MAX, maxParamLength: PARAM_CHARS_MAX });
+  app.setErrorHandler((err: FastifyError | TesseraError, _req, reply) => {
+    const e = toTesseraError(err);
+    return reply.code(e.httpStatus).send(errorBody(e, service));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new TesseraError('NOT_FOUND', `no route ${req.method} ${req.url}`);
+    return reply.code(e.httpStatus).send(errorBody(e, service));
+  });
+  app.get('/v1/status', async () => service.status());
+  app.get('/v1/kv/:key', async (req: KeyRequest) => {
+    const key = checkKey(req.params.key);
+    const value = await service.read(key, readConsistency(req.query) === 'linearizable');
+    return { key, value };
+  });
+  app.put('/v1/kv/:key', async (req: KeyRequest) => {
+    const key = checkKey(req.params.key);
+    const value = checkValue(bodyObject(req.body).value, 'value', false)!;
+    await service.write({ op: 'put', key, value, expect: null }, session(req));
+    return { key, ok: true };
+  });
+  app.delete('/v1/kv/:key', async (req: KeyRequest) => {
+    const key = checkKey(req.params.key);
+    await service.write({ op: 'delete', key, value: null, expect: null }, session(req));
+    return { key, ok: true };
+  });
+  app.post('/v1/kv/:key/cas', async (req: KeyRequest) => {
+    const key = checkKey(req.params.key);
+    const body = bodyObject(req.body);
+    const expect = checkValue(body.expect, 'expect', true);
+    const value = checkValue(body.value, 'value', true);
+    const r = await service.write({ op: 'cas', key, value, expect }, session(req));
+    return { key, swapped: r.ok };
+  });
+  return app;
+}
+
+/** The wire form of an error, with the leader's HTTP address for NOT_LEADER. */
+function errorBody(e: TesseraError, service: KvService): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    code: e.code,
+    message: e.message,
+    retryable: e.retryable,
+  };
+  const hint = e.details?.leaderHint;
+  if (e.code === 'NOT_LEADER' && typeof hint === 'number' && hint !== 0) {
+    const http = service.httpAddressOf(hint as NodeId);
+    if (http !== null) body.leaderHint = { id: hint, http };
+  }
+  return body;
+}
+
+/** Maps fastify's own errors (bad JSON, body too large, wrong media type) to registry codes. */
+function toTesseraError(err: FastifyError | TesseraError): TesseraError {
+  if (isTesseraError(err)) return err;
+  const status = err.statusCode ?? 500;
+  if (status === 413)
+    return new TesseraError('REQUEST_TOO_LARGE', err.message, { limit: BODY_BYTES_MAX });
+  if (status === 404) return new TesseraError('NOT_FOUND', err.message);
+  if (status >= 400 && status < 500) return new TesseraError('INVALID_ARGUMENT', err.message);
+  return new TesseraError('INTERNAL', 'internal error');
+}
+
+function invalid(message: string): TesseraError {
+  return new TesseraError('INVALID_ARGUMENT', message);
+}
+
+function checkKey(key: string): string {
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes === 0) throw invalid('the key must not be empty');
+  if (bytes > KEY_BYTES_MAX) {
+    throw new TesseraError('KEY_TOO_LARGE', undefined, { limit: KEY_BYTES_MAX, actual: bytes });
+  }
+  return key;
+}
+
+/** A string value within the size limit; null only where `nullable`. */
+function checkValue(v: unknown, field: string, nullable: boolean): string | null {
+  if (v === null && nullable) return null;
+  if (typeof v !== 'string') {
+    throw invalid(`"${field}" must be a string${nullable ? ' or null' : ''}`);
+  }
+  const bytes = Buffer.byteLength(v, 'utf8');
+  if (bytes > VALUE_BYTES_MAX) {
+    throw new TesseraError('VALUE_TOO_LARGE', undefined, { limit: VALUE_BYTES_MAX, actual: bytes });
+  }
+  return v;
+}
+
+function bodyObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalid('the body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+function readConsistency(query: unknown): 'linearizable' | 'serializable' {
+  const c = (query as Record<string, unknown> | undefined)?.consistency;
+  if (c === undefined || c === 'linearizable') return 'linearizable';
+  if (c === 'serializable') return 'serializable';
+  throw invalid('consistency must be "linearizable" or "serializable"');
+}
+
+/** The exactly-once session of a write: both headers or neither. */
+function session(req: FastifyRequest): { client: number; seq: number } | null {
+  const client = req.headers['x-tessera-client'];
+  const seq = req.headers['x-tessera-seq'];
+  if (client === undefined && seq === undefined) return null;
+  const c = positiveInteger(client, 'x-tessera-client');
+  const s = positiveInteger(seq, 'x-tessera-seq');
+  return { client: c, seq: s };
+}
+
+function positiveInteger(v: string | string[] | undefined, name: string): number {
+  const n = typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) throw invalid(`header ${name} must be a positive integer`);
+  return n;
+}
