@@ -20,6 +20,7 @@ import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import { TesseraError, isTesseraError } from '../core/errors.ts';
 import type { NodeId } from '../core/ids.ts';
 import type { KvCommand, KvResult } from '../kv/command.ts';
+import type { NodeMetrics } from './metrics.ts';
 
 /** Largest key, in UTF-8 bytes. */
 export const KEY_BYTES_MAX = 1024;
@@ -66,8 +67,17 @@ export interface KvService {
 type KeyRequest = FastifyRequest<{ Params: { key: string } }>;
 
 /** Builds (does not start) the HTTP API over `service`. */
-export function buildHttpApi(service: KvService): FastifyInstance {
+export function buildHttpApi(service: KvService, metrics?: NodeMetrics): FastifyInstance {
   const app = fastify({ bodyLimit: BODY_BYTES_MAX, maxParamLength: PARAM_CHARS_MAX });
+  if (metrics !== undefined) {
+    app.addHook('onResponse', async (req, reply) => {
+      metrics.request(req.method, req.routeOptions.url ?? 'unknown', reply.statusCode);
+    });
+    app.get('/metrics', async (_req, reply) => {
+      reply.header('content-type', metrics.registry.contentType);
+      return metrics.registry.metrics();
+    });
+  }
   app.setErrorHandler((err: FastifyError | TesseraError, _req, reply) => {
     const e = toTesseraError(err);
     return reply.code(e.httpStatus).send(errorBody(e, service));

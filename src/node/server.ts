@@ -34,6 +34,7 @@ import { TcpTransport, type PeerAddress } from '../transport/tcp-transport.ts';
 import { NodeFileSystem } from './fs.ts';
 import { buildHttpApi, type KvService, type NodeStatus, type WriteOp } from './http-api.ts';
 import { PendingRequests } from './pending-requests.ts';
+import { NodeMetrics } from './metrics.ts';
 
 /** The one range every node hosts: the whole key space. */
 export const RANGE: RangeId = rangeId(1);
@@ -90,6 +91,10 @@ export class TesseraServer implements KvService {
   private running: Running | null = null;
   private stopped = false;
   private pumpScheduled = false;
+  private readonly metrics = new NodeMetrics({
+    status: () => this.status(),
+    transportStats: () => this.running?.transport.stats() ?? null,
+  });
 
   constructor(private readonly options: TesseraServerOptions) {
     if (!options.members.has(options.id)) {
@@ -126,7 +131,7 @@ export class TesseraServer implements KvService {
       addresses: peerAddresses(members),
     });
     await transport.listen(self.raftHost, self.raftPort);
-    const http = buildHttpApi(this);
+    const http = buildHttpApi(this, this.metrics);
     await http.listen({ host: self.httpHost, port: self.httpPort });
     const ticker = setInterval(() => this.tick(), TICK_MS);
     this.running = { log, state, replica, transport, http, ticker };
@@ -288,7 +293,11 @@ export class TesseraServer implements KvService {
     for (;;) {
       const p = r.replica.prepare();
       if (p === null) break;
-      if (p.needsSync) r.log.sync();
+      if (p.needsSync) {
+        const started = performance.now();
+        r.log.sync();
+        this.metrics.logSyncDone((performance.now() - started) / 1000);
+      }
       r.replica.finish(p.ready);
     }
     this.pending.serveReads(r.replica.raft.log.applied, (key) => r.replica.sm.get(key));

@@ -214,6 +214,21 @@ test('compare-and-swap and exactly-once sessions', async () => {
   assert.equal(await readFrom(leader.http, 'c'), 'z');
 });
 
+test('every node serves Prometheus metrics', async () => {
+  const leader = await waitForLeader();
+  const res = await fetch(`http://${leader.http}/metrics`);
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.match(text, /^tessera_raft_is_leader 1$/m);
+  assert.match(text, /^tessera_raft_term [1-9]\d*$/m);
+  assert.match(text, /^tessera_raft_commit_index [1-9]\d*$/m);
+  assert.match(
+    text,
+    /^tessera_http_requests_total\{method="PUT",route="\/v1\/kv\/:key",code="200"\} [1-9]\d*$/m,
+  );
+  assert.match(text, /^tessera_log_sync_seconds_count [1-9]\d*$/m);
+});
+
 test('after SIGKILL of the leader a new leader keeps every acknowledged write', async () => {
   const old = await waitForLeader();
   await killNode(old);

@@ -1,0 +1,98 @@
+/**
+ * Prometheus metrics of one node (prom-client), served at `GET /metrics`.
+ * Raft and transport figures are read when scraped; request counts and log
+ * sync latency are recorded as they happen. Each node has its own registry.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { TransportStats } from '../transport/tcp-transport.ts';
+import type { NodeStatus } from './http-api.ts';
+
+/** What the metrics read at scrape time. */
+export interface MetricsSource {
+  status(): NodeStatus;
+  transportStats(): TransportStats | null;
+}
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'method' | 'route' | 'code'>;
+  private readonly logSync: Histogram;
+
+  constructor(source: MetricsSource) {
+    const r = this.registry;
+    const fromStatus = (name: string, help: string, pick: (s: NodeStatus) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.set(pick(source.status()));
+        },
+      });
+    };
+    fromStatus('tessera_raft_term', 'Current Raft term.', (s) => s.term);
+    fromStatus('tessera_raft_commit_index', 'Highest log index known committed.', (s) => s.commit);
+    fromStatus('tessera_raft_applied_index', 'Highest log index applied.', (s) => s.applied);
+    fromStatus('tessera_raft_last_index', 'Last index of the Raft log.', (s) => s.lastIndex);
+    fromStatus('tessera_raft_is_leader', '1 if this node leads its range.', (s) =>
+      s.role === 'leader' ? 1 : 0,
+    );
+    const fromTransport = (
+      name: string,
+      help: string,
+      pick: (t: TransportStats) => number,
+    ): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          const t = source.transportStats();
+          if (t !== null) this.set(pick(t));
+        },
+      });
+    };
+    const sum = (o: Readonly<Record<number, number>>): number =>
+      Object.values(o).reduce((a, b) => a + b, 0);
+    fromTransport(
+      'tessera_transport_dropped_messages',
+      'Peer messages dropped (queue full, no address, too large).',
+      (t) => sum(t.dropped),
+    );
+    fromTransport('tessera_transport_queued_bytes', 'Bytes waiting in peer send queues.', (t) =>
+      sum(t.queuedBytes),
+    );
+    fromTransport(
+      'tessera_transport_bad_frames',
+      'Inbound connections closed for a bad frame.',
+      (t) => t.badFrames,
+    );
+    fromTransport(
+      'tessera_transport_received_messages',
+      'Peer messages received.',
+      (t) => t.received,
+    );
+    this.requests = new Counter({
+      name: 'tessera_http_requests_total',
+      help: 'HTTP API requests by method, route and status code.',
+      labelNames: ['method', 'route', 'code'],
+      registers: [r],
+    });
+    this.logSync = new Histogram({
+      name: 'tessera_log_sync_seconds',
+      help: 'Duration of one log engine sync (write and fsync).',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: [r],
+    });
+  }
+
+  /** Counts one answered HTTP request. */
+  request(method: string, route: string, code: number): void {
+    this.requests.inc({ method, route, code: String(code) });
+  }
+
+  /** Records one log sync of `seconds`. */
+  logSyncDone(seconds: number): void {
+    this.logSync.observe(seconds);
+  }
+}
