@@ -186,6 +186,52 @@ async function getCommand(key: string, o: { endpoints?: string; serializable?: b
   process.stdout.write(`${value}\n`);
 }
 
+/** `tessera cas KEY VALUE --expect OLD | --absent`: prints whether it swapped (exit 1 if not). */
+async function casCommand(
+  key: string,
+  expect: string | undefined,
+  value: string,
+  o: { endpoints?: string; absent?: boolean; json?: boolean },
+): Promise<void> {
+  if ((o.absent === true) === (expect !== undefined)) fail('cas: give either --expect or --absent');
+  const req = {
+    method: 'POST',
+    path: `${kvPath(key)}/cas`,
+    body: { expect: o.absent === true ? null : expect, value },
+    headers: sessionHeaders(),
+  } as const;
+  const swapped = okBody(await requestFollowingLeader(endpointsOf(o), req)).swapped === true;
+  if (o.json === true) process.stdout.write(`${JSON.stringify({ key, swapped })}\n`);
+  else process.stdout.write(swapped ? 'SWAPPED\n' : 'NOT SWAPPED\n');
+  if (!swapped) process.exitCode = 1;
+}
+
+/** `tessera scan`: pages through [start, end) and prints every pair. */
+async function scanCommand(o: {
+  endpoints?: string;
+  start?: string;
+  end?: string;
+  limit?: string;
+  json?: boolean;
+  serializable?: boolean;
+}): Promise<void> {
+  const total = o.limit === undefined ? Number.POSITIVE_INFINITY : Number(o.limit);
+  if (!(total > 0)) fail('--limit must be a positive integer');
+  const eps = endpointsOf(o);
+  const pairs: { key: string; value: string }[] = [];
+  let start: string | null = o.start ?? '';
+  while (start !== null && pairs.length < total) {
+    const q = new URLSearchParams({ start, limit: String(Math.min(1000, total - pairs.length)) });
+    if (o.end !== undefined) q.set('end', o.end);
+    if (o.serializable === true) q.set('consistency', 'serializable');
+    const body = okBody(await requestFollowingLeader(eps, { method: 'GET', path: `/v1/kv?${q}` }));
+    pairs.push(...(body.pairs as { key: string; value: string }[]));
+    start = body.next as string | null;
+  }
+  if (o.json === true) process.stdout.write(`${JSON.stringify({ pairs, next: start })}\n`);
+  else for (const { key, value } of pairs) process.stdout.write(`${key}\t${value}\n`);
+}
+
 interface ClusterStatus {
   members: { id: number; address: string; pid: number | null; up: boolean }[];
   ranges: {
@@ -283,6 +329,22 @@ function program(): Command {
     .option('--serializable', 'read the local state of the node asked (may be stale)')
     .action(getCommand);
   p.command('del').argument('<key>').option(endpoints, endpointsHelp).action(delCommand);
+  p.command('cas')
+    .argument('<key>')
+    .argument('<value>', 'the new value')
+    .option('--expect <value>', 'the value the key must hold')
+    .option('--absent', 'expect the key to be absent')
+    .option(endpoints, endpointsHelp)
+    .option('--json', 'print JSON')
+    .action((key: string, value: string, o) => casCommand(key, o.expect, value, o));
+  p.command('scan')
+    .option('--start <key>', 'first key (inclusive)')
+    .option('--end <key>', 'last key (exclusive)')
+    .option('--limit <n>', 'at most this many pairs')
+    .option('--serializable', 'read the local state of the node asked (may be stale)')
+    .option('--json', 'print JSON')
+    .option(endpoints, endpointsHelp)
+    .action(scanCommand);
   p.command('status')
     .option(endpoints, endpointsHelp)
     .option('--json', 'print JSON')

@@ -33,6 +33,13 @@ export type ApplyOutcome =
   /** Older than the session's last command: the client gave up on it; nothing applied. */
   | { readonly kind: 'stale' };
 
+/** One page of a scan. */
+export interface KvPage {
+  readonly pairs: ReadonlyArray<readonly [key: string, value: string]>;
+  /** The key to continue from, or null when the scan reached its end. */
+  readonly next: string | null;
+}
+
 /** Snapshot chunks carry at most this many payload bytes. */
 const SNAPSHOT_CHUNK_BYTES_MAX = 64 << 10;
 
@@ -62,6 +69,28 @@ export class KvStateMachine {
   get(key: string): string | null {
     const v = this.engine.get(this.range, dataKey(key));
     return v === undefined ? null : decoder.decode(v);
+  }
+
+  /**
+   * Keys in [start, end) (end null = to the last key), in byte order, at
+   * most `limit` pairs and about `bytesMax` bytes of keys and values (at
+   * least one pair). `next` is the key to continue from, or null at the end.
+   */
+  scan(start: string, end: string | null, limit: number, bytesMax: number): KvPage {
+    const from = dataKey(start);
+    const to = end === null ? new Uint8Array([DATA + 1]) : dataKey(end);
+    const rows = this.engine.scan(this.range, from, to, limit + 1);
+    const pairs: [string, string][] = [];
+    let bytes = 0;
+    for (const [k, v] of rows) {
+      const key = decoder.decode(k.subarray(1));
+      if (pairs.length === limit || (pairs.length > 0 && bytes + k.length + v.length > bytesMax)) {
+        return { pairs, next: key };
+      }
+      bytes += k.length + v.length;
+      pairs.push([key, decoder.decode(v)]);
+    }
+    return { pairs, next: null };
   }
 
   /** The position the stored state covers, or null before anything was applied. */

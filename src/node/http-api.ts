@@ -21,6 +21,7 @@ import { TesseraError, isTesseraError } from '../core/errors.ts';
 import type { NodeId } from '../core/ids.ts';
 import type { KvCommand, KvResult } from '../kv/command.ts';
 import type { NodeMetrics } from './metrics.ts';
+import type { KvPage } from '../kv/state-machine.ts';
 
 /** Largest key, in UTF-8 bytes. */
 export const KEY_BYTES_MAX = 1024;
@@ -58,6 +59,14 @@ export interface KvService {
   write(op: WriteOp, session: { client: number; seq: number } | null): Promise<KvResult>;
   /** Reads a key: linearizable (ReadIndex; may throw NOT_LEADER or TIMEOUT) or local. */
   read(key: string, linearizable: boolean): Promise<string | null>;
+  /** One page of keys in [start, end) in byte order; consistency as for {@link read}. */
+  scan(
+    start: string,
+    end: string | null,
+    limit: number,
+    bytesMax: number,
+    linearizable: boolean,
+  ): Promise<KvPage>;
   /** This node's view of the range. */
   status(): NodeStatus;
   /** The `host:port` of a member's HTTP API, or null if unknown. */
@@ -65,6 +74,31 @@ export interface KvService {
 }
 
 type KeyRequest = FastifyRequest<{ Params: { key: string } }>;
+
+/** Rows per scan page when the request names no limit, and the most it may ask for. */
+export const SCAN_LIMIT_DEFAULT = 100;
+export const SCAN_LIMIT_MAX = 1000;
+/** Bytes of keys and values per scan page (a page holds at least one pair). */
+export const SCAN_PAGE_BYTES_MAX = 4 << 20;
+
+function checkKeyBound(v: unknown, name: string): string {
+  if (typeof v !== 'string') throw new TesseraError('INVALID_ARGUMENT', `${name} must be a string`);
+  if (Buffer.byteLength(v) > KEY_BYTES_MAX) {
+    throw new TesseraError('KEY_TOO_LARGE', `${name} is longer than ${KEY_BYTES_MAX} bytes`);
+  }
+  return v;
+}
+
+function checkLimit(v: unknown): number {
+  const n = typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > SCAN_LIMIT_MAX) {
+    throw new TesseraError(
+      'INVALID_ARGUMENT',
+      `limit must be an integer from 1 to ${SCAN_LIMIT_MAX}`,
+    );
+  }
+  return n;
+}
 
 /** Builds (does not start) the HTTP API over `service`. */
 export function buildHttpApi(service: KvService, metrics?: NodeMetrics): FastifyInstance {
@@ -87,6 +121,20 @@ export function buildHttpApi(service: KvService, metrics?: NodeMetrics): Fastify
     return reply.code(e.httpStatus).send(errorBody(e, service));
   });
   app.get('/v1/status', async () => service.status());
+  app.get('/v1/kv', async (req) => {
+    const q = (req.query ?? {}) as Record<string, unknown>;
+    const start = q.start === undefined ? '' : checkKeyBound(q.start, 'start');
+    const end = q.end === undefined ? null : checkKeyBound(q.end, 'end');
+    const limit = q.limit === undefined ? SCAN_LIMIT_DEFAULT : checkLimit(q.limit);
+    const page = await service.scan(
+      start,
+      end,
+      limit,
+      SCAN_PAGE_BYTES_MAX,
+      readConsistency(req.query) === 'linearizable',
+    );
+    return { pairs: page.pairs.map(([key, value]) => ({ key, value })), next: page.next };
+  });
   app.get('/v1/kv/:key', async (req: KeyRequest) => {
     const key = checkKey(req.params.key);
     const value = await service.read(key, readConsistency(req.query) === 'linearizable');

@@ -35,9 +35,10 @@ interface PendingWrite {
 
 /** A linearizable read; `index` is -1 until its ReadState arrives. */
 interface PendingRead {
-  readonly key: string;
+  /** Reads the state machine once it has applied `index`. */
+  readonly serve: () => unknown;
   index: number;
-  readonly waiter: Waiter<string | null>;
+  readonly waiter: Waiter<unknown>;
 }
 
 /** The bookkeeping of in-flight client requests of one range on one node. */
@@ -123,14 +124,15 @@ export class PendingRequests {
     }
   }
 
-  /** Waits for the linearizable read `context` of `key`. */
-  addRead(context: string, key: string): Promise<string | null> {
-    return new Promise((resolve, reject) => {
+  /** Waits for the linearizable read `context`; `serve` reads the state once it is safe. */
+  addRead<T>(context: string, serve: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.reads.delete(context);
         reject(new TesseraError('TIMEOUT', 'the read was not confirmed before its deadline'));
       }, this.deadlineMs);
-      this.reads.set(context, { key, index: -1, waiter: { resolve, reject, timer } });
+      const waiter: Waiter<unknown> = { resolve: (v) => resolve(v as T), reject, timer };
+      this.reads.set(context, { serve, index: -1, waiter });
     });
   }
 
@@ -140,12 +142,12 @@ export class PendingRequests {
     if (r !== undefined) r.index = index;
   }
 
-  /** Serves every read whose index is applied, reading values with `get`. */
-  serveReads(applied: LogIndex, get: (key: string) => string | null): void {
+  /** Serves every read whose index is applied. */
+  serveReads(applied: LogIndex): void {
     for (const [context, r] of this.reads) {
       if (r.index < 0 || r.index > applied) continue;
       this.reads.delete(context);
-      const value = get(r.key);
+      const value = r.serve();
       settle(r.waiter, () => r.waiter.resolve(value));
     }
   }

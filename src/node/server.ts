@@ -35,6 +35,7 @@ import { NodeFileSystem } from './fs.ts';
 import { buildHttpApi, type KvService, type NodeStatus, type WriteOp } from './http-api.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { NodeMetrics } from './metrics.ts';
+import type { KvPage, KvStateMachine } from '../kv/state-machine.ts';
 
 /** The one range every node hosts: the whole key space. */
 export const RANGE: RangeId = rangeId(1);
@@ -169,13 +170,29 @@ export class TesseraServer implements KvService {
 
   /** {@inheritDoc KvService.read} */
   async read(key: string, linearizable: boolean): Promise<string | null> {
+    return this.readState(linearizable, (sm) => sm.get(key));
+  }
+
+  /** {@inheritDoc KvService.scan} */
+  async scan(
+    start: string,
+    end: string | null,
+    limit: number,
+    bytesMax: number,
+    linearizable: boolean,
+  ): Promise<KvPage> {
+    return this.readState(linearizable, (sm) => sm.scan(start, end, limit, bytesMax));
+  }
+
+  /** Runs `serve` on the state: now (serializable) or once a ReadIndex round confirms it. */
+  private async readState<T>(linearizable: boolean, serve: (sm: KvStateMachine) => T): Promise<T> {
     const replica = this.live();
-    if (!linearizable) return replica.sm.get(key);
+    if (!linearizable) return serve(replica.sm);
     this.pending.checkCapacity();
     const context = `${this.options.id}.${this.bootNonce}.${++this.readCounter}`;
     const r = replica.raft.readIndex(context);
     if (!r.ok) throw this.refusal(r.code, 'leaderHint' in r ? r.leaderHint : NO_NODE);
-    const done = this.pending.addRead(context, key);
+    const done = this.pending.addRead(context, () => serve(this.live().sm));
     this.schedulePump();
     return done;
   }
@@ -300,7 +317,7 @@ export class TesseraServer implements KvService {
       }
       r.replica.finish(p.ready);
     }
-    this.pending.serveReads(r.replica.raft.log.applied, (key) => r.replica.sm.get(key));
+    this.pending.serveReads(r.replica.raft.log.applied);
   }
 }
 

@@ -214,6 +214,33 @@ test('compare-and-swap and exactly-once sessions', async () => {
   assert.equal(await readFrom(leader.http, 'c'), 'z');
 });
 
+test('scans page through a key range in byte order, from any node', async () => {
+  const leader = await waitForLeader();
+  const keys = Array.from({ length: 25 }, (_, i) => `scan/${String(i).padStart(2, '0')}`);
+  for (const k of keys) assert.equal((await put(leader.http, k, `v-${k}`)).status, 200);
+  for (const node of nodes.values()) {
+    const seen: string[] = [];
+    let start: string | null = 'scan/';
+    for (let page = 0; start !== null && page < 20; page++) {
+      const q: URLSearchParams = new URLSearchParams({ start, end: 'scan0', limit: '10' });
+      const endpoints = [node.http, ...liveEndpoints().filter((e) => e !== node.http)];
+      const r = await requestFollowingLeader(endpoints, { method: 'GET', path: `/v1/kv?${q}` });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const body = r.body as { pairs: { key: string; value: string }[]; next: string | null };
+      assert.ok(body.pairs.length <= 10);
+      for (const p of body.pairs) {
+        assert.equal(p.value, `v-${p.key}`);
+        seen.push(p.key);
+      }
+      start = body.next;
+    }
+    assert.deepEqual(seen, keys, `node ${node.id}`);
+  }
+  const bad = await httpJson(leader.http, { method: 'GET', path: '/v1/kv?limit=0' });
+  assert.equal(bad.status, 400);
+  assert.equal(codeOf(bad), 'INVALID_ARGUMENT');
+});
+
 test('every node serves Prometheus metrics', async () => {
   const leader = await waitForLeader();
   const res = await fetch(`http://${leader.http}/metrics`);
