@@ -102,7 +102,12 @@ function checkLimit(v: unknown): number {
 
 /** Builds (does not start) the HTTP API over `service`. */
 export function buildHttpApi(service: KvService, metrics?: NodeMetrics): FastifyInstance {
-  const app = fastify({ bodyLimit: BODY_BYTES_MAX, maxParamLength: PARAM_CHARS_MAX });
+  // forceCloseConnections: stopping a node does not wait for idle keep-alive clients.
+  const app = fastify({
+    bodyLimit: BODY_BYTES_MAX,
+    maxParamLength: PARAM_CHARS_MAX,
+    forceCloseConnections: true,
+  });
   if (metrics !== undefined) {
     app.addHook('onResponse', async (req, reply) => {
       metrics.request(req.method, req.routeOptions.url ?? 'unknown', reply.statusCode);
