@@ -1,8 +1,8 @@
 /**
- * `npm start` (until the real cluster exists): one simulated 5-node cluster
+ * `npm run sim:live`: one simulated 5-node cluster
  * under every fault, shown in the terminal at a pace a person can follow.
  *
- *   npm start -- [--seed S] [--speed F] [--fast] [--no-color]
+ *   npm run sim:live -- [--seed S] [--speed F] [--fast] [--no-color]
  *
  * The seed (from --seed, or derived from the current time) is run to the end
  * first: a simulated run is a pure, synchronous function of its seed, so the
@@ -43,7 +43,7 @@ const SIM_TRACE_CAP = 20_000;
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm start -- [--seed S] [--speed F] [--fast] [--no-color]\n` +
+    `${message}\nusage: npm run sim:live -- [--seed S] [--speed F] [--fast] [--no-color]\n` +
       `  --seed S    run seed S (default: derived from the current time)\n` +
       `  --speed F   playback speed factor (default 1: about ${PLAYBACK_MS / 1000} s; 2 = twice as fast)\n` +
       `  --fast      print the whole run at once, without pacing\n` +
@@ -486,7 +486,7 @@ async function main(): Promise<void> {
   } catch (e) {
     usage((e as Error).message);
   }
-  if (values.help === true) usage('npm start: a live simulated Tessera cluster');
+  if (values.help === true) usage('npm run sim:live: a live simulated Tessera cluster');
   let seed = Math.floor(Date.now() / 1000) % 1_000_000;
   if (values.seed !== undefined) {
     seed = Number(values.seed);
