@@ -28,6 +28,7 @@ import type { ApplyOutcome } from '../kv/state-machine.ts';
 import { DEFAULT_RAFT_CONFIG } from '../raft/raft.ts';
 import type { Entry, Message } from '../raft/types.ts';
 import { Replica } from '../server/replica.ts';
+import { startGrpcServer, type GrpcServerHandle } from '../api/grpc-server.ts';
 import { LmdbStateEngine } from '../storage/engine/lmdb-state-engine.ts';
 import { LogEngine } from '../storage/wal/log-engine.ts';
 import { TcpTransport, type PeerAddress } from '../transport/tcp-transport.ts';
@@ -70,6 +71,8 @@ export interface TesseraServerOptions {
   readonly members: ReadonlyMap<NodeId, MemberAddress>;
   /** Defaults to a pino logger on stderr. */
   readonly logger?: Logger;
+  /** When set, also serve the gRPC API (src/api/grpc-server.ts) on httpHost:grpcPort. */
+  readonly grpcPort?: number;
 }
 
 /** A running node: storage, replica, transport, timers and HTTP, owned together. */
@@ -79,6 +82,7 @@ interface Running {
   readonly replica: Replica;
   readonly transport: TcpTransport;
   readonly http: FastifyInstance;
+  readonly grpc: GrpcServerHandle | null;
   readonly ticker: NodeJS.Timeout;
 }
 
@@ -134,8 +138,13 @@ export class TesseraServer implements KvService {
     await transport.listen(self.raftHost, self.raftPort);
     const http = buildHttpApi(this, this.metrics);
     await http.listen({ host: self.httpHost, port: self.httpPort });
+    const { grpcPort } = this.options;
+    const grpc =
+      grpcPort === undefined
+        ? null
+        : await startGrpcServer(this, self.httpHost, grpcPort, { logger: this.logger });
     const ticker = setInterval(() => this.tick(), TICK_MS);
-    this.running = { log, state, replica, transport, http, ticker };
+    this.running = { log, state, replica, transport, http, grpc, ticker };
     this.logger.info({ id, dir, applied: state.applied(RANGE)?.index ?? 0 }, 'node started');
     this.pump();
   }
@@ -148,6 +157,7 @@ export class TesseraServer implements KvService {
     if (r === null) return;
     clearInterval(r.ticker);
     this.pending.rejectAll(new TesseraError('UNAVAILABLE', 'the node is stopping'));
+    await r.grpc?.close();
     await r.http.close();
     await r.transport.close();
     r.log.close();

@@ -1,0 +1,187 @@
+/**
+ * The gRPC API of a node: service `tessera.v1.KV` (proto/tessera/v1/kv.proto)
+ * over a {@link KvService}, with the rules and limits of the JSON/HTTP API
+ * (request-checks.ts) and its errors reported as grpc-errors.ts describes.
+ *
+ * Limits: a request message may be at most {@link GRPC_REQUEST_BYTES_MAX}
+ * (grpc-js refuses a larger one with RESOURCE_EXHAUSTED before a handler
+ * runs, so that refusal carries no tessera-* metadata); a response at most
+ * {@link GRPC_RESPONSE_BYTES_MAX}, which scan pages are sized to fit; at
+ * most {@link GRPC_STREAMS_PER_CONNECTION_MAX} calls in flight per
+ * connection, on top of the node's own bound on requests in flight.
+ *
+ * No handler can crash the process: every rejection is turned into a
+ * status, and exceptions that are not TesseraErrors into INTERNAL (logged).
+ */
+import {
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { SCAN_PAGE_BYTES_MAX, VALUE_BYTES_MAX } from '../node/http-api.ts';
+import type { KvService, NodeStatus } from '../node/http-api.ts';
+import { asTesseraError, grpcErrorOf } from './grpc-errors.ts';
+import { loadKvService, type DecodedRequest } from './kv-proto.ts';
+import {
+  checkKey,
+  checkKeyBound,
+  checkLimit,
+  checkLinearizable,
+  checkSession,
+  checkValue,
+} from './request-checks.ts';
+
+/**
+ * Largest request message, in bytes: a compare-and-swap carries two values
+ * of up to VALUE_BYTES_MAX each (as the HTTP body limit allows), plus a key
+ * and framing; 64 KiB of slack covers both with room to spare.
+ */
+export const GRPC_REQUEST_BYTES_MAX = 2 * VALUE_BYTES_MAX + 64 * 1024;
+/** Largest response message, in bytes: the default receive limit of a gRPC client (4 MiB). */
+export const GRPC_RESPONSE_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * Bytes of keys and values asked of a scan page. Less than the HTTP API's
+ * SCAN_PAGE_BYTES_MAX by enough for protobuf framing (about 11 bytes per
+ * pair, at most 1000 pairs) and the `next` key, so that a page always fits
+ * {@link GRPC_RESPONSE_BYTES_MAX}; a page of one maximal pair fits as well.
+ */
+export const GRPC_SCAN_PAGE_BYTES_MAX = SCAN_PAGE_BYTES_MAX - 64 * 1024;
+/** Concurrent calls (HTTP/2 streams) per client connection. */
+export const GRPC_STREAMS_PER_CONNECTION_MAX = 1024;
+/** How long {@link GrpcServerHandle.close} lets calls in flight finish before cutting them, in ms. */
+export const GRPC_CLOSE_GRACE_MS = 2_000;
+
+/** A listening gRPC server. */
+export interface GrpcServerHandle {
+  /** The bound port (the chosen one when 0 was asked for). */
+  readonly port: number;
+  /**
+   * Stops accepting calls, lets calls in flight finish for up to
+   * GRPC_CLOSE_GRACE_MS, then cuts the rest. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Optional settings of {@link startGrpcServer}. */
+export interface GrpcServerOptions {
+  /** Where exceptions that are not TesseraErrors (bugs) are logged. */
+  readonly logger?: Pick<Logger, 'error'>;
+}
+
+/**
+ * Serves `tessera.v1.KV` over `service` on `host:port` (plaintext; port 0
+ * picks a free one). Resolves once it listens; rejects if it cannot bind.
+ */
+export async function startGrpcServer(
+  service: KvService,
+  host: string,
+  port: number,
+  options: GrpcServerOptions = {},
+): Promise<GrpcServerHandle> {
+  const server = new Server({
+    'grpc.max_receive_message_length': GRPC_REQUEST_BYTES_MAX,
+    'grpc.max_send_message_length': GRPC_RESPONSE_BYTES_MAX,
+    'grpc.max_concurrent_streams': GRPC_STREAMS_PER_CONNECTION_MAX,
+  });
+  server.addService(loadKvService(), kvImplementation(service, options));
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) =>
+      err === null ? resolve(p) : reject(err),
+    );
+  });
+  let closed: Promise<void> | null = null;
+  return {
+    port: bound,
+    close: () => (closed ??= shutdown(server)),
+  };
+}
+
+/** Graceful shutdown bounded by GRPC_CLOSE_GRACE_MS. */
+function shutdown(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, GRPC_CLOSE_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
+/** The handlers, one per rpc of kv.proto. Each validates, then calls the service. */
+function kvImplementation(
+  service: KvService,
+  options: GrpcServerOptions,
+): UntypedServiceImplementation {
+  const unary =
+    (method: string, handle: (req: DecodedRequest) => Promise<object>) =>
+    (call: ServerUnaryCall<DecodedRequest, object>, callback: sendUnaryData<object>): void => {
+      handle(call.request ?? {}).then(
+        (res) => callback(null, res),
+        (err: unknown) => {
+          const e = asTesseraError(err);
+          if (e !== err) options.logger?.error({ err, method }, 'gRPC handler failed');
+          callback(grpcErrorOf(e, service));
+        },
+      );
+    };
+  return {
+    Put: unary('Put', async (req) => {
+      const key = checkKey(req.key);
+      const value = checkValue(req.value, 'value', false);
+      const session = checkSession(req.session);
+      await service.write({ op: 'put', key, value, expect: null }, session);
+      return {};
+    }),
+    Get: unary('Get', async (req) => {
+      const key = checkKey(req.key);
+      const value = await service.read(key, checkLinearizable(req.consistency));
+      return value === null ? {} : { value };
+    }),
+    Delete: unary('Delete', async (req) => {
+      const key = checkKey(req.key);
+      const session = checkSession(req.session);
+      await service.write({ op: 'delete', key, value: null, expect: null }, session);
+      return {};
+    }),
+    CompareAndSwap: unary('CompareAndSwap', async (req) => {
+      const key = checkKey(req.key);
+      const expect = checkValue(req.expect, 'expect', true);
+      const value = checkValue(req.value, 'value', true);
+      const session = checkSession(req.session);
+      const r = await service.write({ op: 'cas', key, value, expect }, session);
+      return { swapped: r.ok };
+    }),
+    Scan: unary('Scan', async (req) => {
+      const start = checkKeyBound(req.start, 'start', false) ?? '';
+      const end = checkKeyBound(req.end, 'end', true);
+      const limit = checkLimit(req.limit);
+      const linearizable = checkLinearizable(req.consistency);
+      const page = await service.scan(start, end, limit, GRPC_SCAN_PAGE_BYTES_MAX, linearizable);
+      const pairs = page.pairs.map(([key, value]) => ({ key, value }));
+      return page.next === null ? { pairs } : { pairs, next: page.next };
+    }),
+    Status: unary('Status', async () => statusMessage(service.status())),
+  };
+}
+
+/** NodeStatus in the field names of StatusResponse. */
+function statusMessage(st: NodeStatus): object {
+  return {
+    id: st.id,
+    pid: st.pid,
+    role: st.role,
+    term: st.term,
+    leader: st.leader,
+    commit: st.commit,
+    applied: st.applied,
+    last_index: st.lastIndex,
+    members: st.members.map((m) => ({ id: m.id, raft: m.raft, http: m.http })),
+  };
+}
