@@ -29,12 +29,23 @@ const DEV_STOP_WAIT_MS = 5_000;
 /** Per-node timeout of `status`, in ms. */
 const STATUS_TIMEOUT_MS = 1_500;
 
-async function startCommand(o: { id: string; dir: string; cluster: string; members: string }) {
+async function startCommand(o: {
+  id: string;
+  dir: string;
+  cluster: string;
+  members: string;
+  grpcPort?: string;
+}) {
+  const grpcPort = o.grpcPort === undefined ? undefined : Number(o.grpcPort);
+  if (grpcPort !== undefined && !(Number.isInteger(grpcPort) && grpcPort > 0 && grpcPort < 65536)) {
+    fail('--grpc-port must be a port number');
+  }
   const server = new TesseraServer({
     id: nodeId(Number(o.id)),
     dir: o.dir,
     clusterId: o.cluster,
     members: parseMembers(o.members),
+    ...(grpcPort === undefined ? {} : { grpcPort }),
   });
   await server.start();
   process.stdout.write(`${JSON.stringify({ ready: true, id: Number(o.id), pid: process.pid })}\n`);
@@ -60,13 +71,19 @@ function devMembers(basePort: number): string {
   return formatMembers(members);
 }
 
-function spawnNode(id: number, dir: string, cluster: string, members: string): ChildProcess {
+function spawnNode(
+  id: number,
+  dir: string,
+  cluster: string,
+  members: string,
+  grpcPort: number,
+): ChildProcess {
   const script = fileURLToPath(import.meta.url);
   const nodeDir = join(dir, `n${id}`);
   mkdirSync(nodeDir, { recursive: true });
   const log = openSync(join(dir, `n${id}.log`), 'a');
   const args = ['--import', 'tsx', script, 'start', '--id', String(id), '--dir', nodeDir];
-  args.push('--cluster', cluster, '--members', members);
+  args.push('--cluster', cluster, '--members', members, '--grpc-port', String(grpcPort));
   return spawn(process.execPath, args, { stdio: ['ignore', log, log] });
 }
 
@@ -103,10 +120,10 @@ async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
 
 async function devCommand(o: { dir: string; basePort: string }): Promise<void> {
   const base = Number(o.basePort);
-  if (!Number.isInteger(base) || base < 1 || base + 1003 > 65535) fail('bad --base-port');
+  if (!Number.isInteger(base) || base < 1 || base + 2003 > 65535) fail('bad --base-port');
   mkdirSync(o.dir, { recursive: true });
   const members = devMembers(base);
-  const children = [1, 2, 3].map((i) => spawnNode(i, o.dir, 'dev', members));
+  const children = [1, 2, 3].map((i) => spawnNode(i, o.dir, 'dev', members, base + 2000 + i));
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -129,7 +146,7 @@ async function devCommand(o: { dir: string; basePort: string }): Promise<void> {
   process.stdout.write(`tessera dev: 3 nodes up, leader at ${leader}\n`);
   for (const [i, e] of endpoints.entries()) {
     process.stdout.write(
-      `  node ${i + 1}: http://${e}  (pid ${children[i]!.pid}, log ${o.dir}/n${i + 1}.log)\n`,
+      `  node ${i + 1}: http://${e}  grpc 127.0.0.1:${base + 2001 + i}  (pid ${children[i]!.pid}, log ${o.dir}/n${i + 1}.log)\n`,
     );
   }
   process.stdout.write(`export TESSERA_ENDPOINTS=${endpoints.join(',')}\n`);
@@ -310,11 +327,16 @@ function program(): Command {
     .requiredOption('--dir <dir>', 'data directory')
     .requiredOption('--cluster <id>', 'cluster id')
     .requiredOption('--members <list>', 'ID=RAFTHOST:PORT/HTTPHOST:PORT,...')
+    .option('--grpc-port <port>', 'also serve the gRPC API on this port (on the HTTP host)')
     .action(startCommand);
   p.command('dev')
     .description('run a local 3-node cluster as child processes')
     .option('--dir <dir>', 'data directory', './.tessera/dev')
-    .option('--base-port <p>', 'raft ports P+1..P+3, http ports P+1001..P+1003', '7000')
+    .option(
+      '--base-port <p>',
+      'raft ports P+1..P+3, http ports P+1001..P+1003, grpc ports P+2001..P+2003',
+      '7000',
+    )
     .action(devCommand);
   const endpoints = '--endpoints <list>';
   const endpointsHelp = 'HOST:PORT,... (default: $TESSERA_ENDPOINTS)';

@@ -1,0 +1,246 @@
+/**
+ * `npm run bench:kv`: the key-value API through {@link TesseraClient}.
+ *
+ *   npm run bench:kv -- [--endpoints 127.0.0.1:8001,127.0.0.1:8002,...] [--seconds S]
+ *
+ * Without `--endpoints` it starts a 3-node cluster of `tessera start`
+ * processes on free loopback ports in a temp dir, and removes it after.
+ * Each phase runs for S seconds (default 3):
+ *
+ *   put-latency   1 client, 1 put at a time: p50/p99 latency
+ *   put           64 puts in flight (64 sessions): ops/s, p50/p99
+ *   get-lin       64 linearizable gets in flight: ops/s
+ *   get-ser       64 serializable gets in flight: ops/s
+ *   cas           8 clients on one key, each get-then-cas: cas attempts/s, success ratio
+ *
+ * The last line is a JSON summary for scripts. A benchmark, not a test:
+ * nothing is asserted about timing; failed operations are counted.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { TesseraClient } from '../src/client/client.ts';
+import { fmt, quantile, round } from './report.ts';
+
+const CLI = fileURLToPath(new URL('../src/cli/tessera.ts', import.meta.url));
+const IN_FLIGHT = 64;
+const CAS_CLIENTS = 8;
+const KEYS = 1_000;
+const VALUE = 'v'.repeat(100);
+const LEADER_WAIT_MS = 30_000;
+
+function usage(message: string): never {
+  process.stderr.write(`${message}\nusage: npm run bench:kv -- [--endpoints LIST] [--seconds S]\n`);
+  process.exit(2);
+}
+
+/** What one phase measured. */
+interface PhaseResult {
+  readonly ops: number;
+  readonly errors: number;
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/**
+ * Runs `workers` loops of `op` for `seconds`; each loop waits for its
+ * operation before starting the next. Returns counts and latency quantiles.
+ */
+async function phase(
+  seconds: number,
+  workers: number,
+  op: (worker: number, i: number) => Promise<unknown>,
+): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const end = start + seconds * 1_000;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; performance.now() < end; i++) {
+        const t0 = performance.now();
+        try {
+          await op(w, i);
+          latencies.push(performance.now() - t0);
+        } catch {
+          errors += 1;
+        }
+      }
+    }),
+  );
+  const elapsedS = (performance.now() - start) / 1_000;
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    ops: latencies.length,
+    errors,
+    opsPerSec: round(latencies.length / elapsedS, 1),
+    p50Ms: round(quantile(sorted, 0.5), 2),
+    p99Ms: round(quantile(sorted, 0.99), 2),
+  };
+}
+
+function report(name: string, r: PhaseResult): void {
+  process.stdout.write(
+    `${name.padEnd(12)} ${fmt(r.opsPerSec, 0).padStart(8)} ops/s   p50 ${fmt(r.p50Ms, 2)} ms   ` +
+      `p99 ${fmt(r.p99Ms, 2)} ms   (${r.ops} ops, ${r.errors} errors)\n`,
+  );
+}
+
+/** A local 3-node cluster in a temp dir: its endpoints and how to tear it down. */
+async function startCluster(): Promise<{ endpoints: string[]; stop: () => Promise<void> }> {
+  const root = mkdtempSync(join(tmpdir(), 'tessera-bench-kv-'));
+  const ports = await freePorts(6);
+  const members = [1, 2, 3]
+    .map((id, i) => `${id}=127.0.0.1:${ports[2 * i]}/127.0.0.1:${ports[2 * i + 1]}`)
+    .join(',');
+  const procs: ChildProcess[] = [1, 2, 3].map((id) =>
+    spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'start', '--id', String(id), '--dir', join(root, `n${id}`)].concat([
+        '--cluster',
+        'bench-kv',
+        '--members',
+        members,
+      ]),
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    ),
+  );
+  const stop = async (): Promise<void> => {
+    await Promise.all(
+      procs.map((p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+        const exited = new Promise((resolve) => p.once('exit', resolve));
+        p.kill('SIGKILL');
+        return exited;
+      }),
+    );
+    rmSync(root, { recursive: true, force: true });
+  };
+  return { endpoints: [1, 3, 5].map((i) => `127.0.0.1:${ports[i]}`), stop };
+}
+
+/** Free loopback ports, held together so that they are distinct. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** Waits until a write goes through (a leader exists); bounded by LEADER_WAIT_MS. */
+async function waitForWrites(client: TesseraClient): Promise<void> {
+  const deadline = performance.now() + LEADER_WAIT_MS;
+  for (;;) {
+    try {
+      await client.put('bench-ready', 'yes', { deadlineMs: 5_000 });
+      return;
+    } catch (e) {
+      if (performance.now() > deadline) throw e;
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  let values: { endpoints?: string; seconds?: string };
+  try {
+    values = parseArgs({
+      options: { endpoints: { type: 'string' }, seconds: { type: 'string' } },
+      strict: true,
+    }).values;
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  const seconds = Number(values.seconds ?? '3');
+  if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= 3_600)) {
+    usage('--seconds must be a number in (0, 3600]');
+  }
+  const cluster = values.endpoints === undefined ? await startCluster() : null;
+  const endpoints = cluster?.endpoints ?? values.endpoints!.split(',').filter((e) => e !== '');
+  if (endpoints.length === 0) usage('--endpoints needs at least one host:port');
+  try {
+    const client = new TesseraClient({ endpoints, concurrentWritesMax: IN_FLIGHT });
+    await waitForWrites(client);
+    process.stdout.write(
+      `bench:kv  endpoints ${endpoints.join(',')}${cluster ? ' (local 3-node cluster)' : ''}` +
+        `  ${seconds} s per phase\n`,
+    );
+    const key = (w: number, i: number): string => `bench-${(w * 7919 + i) % KEYS}`;
+
+    const putLatency = await phase(seconds, 1, (w, i) => client.put(key(w, i), VALUE));
+    report('put-latency', putLatency);
+    const put = await phase(seconds, IN_FLIGHT, (w, i) => client.put(key(w, i), VALUE));
+    report('put x64', put);
+    const getLin = await phase(seconds, IN_FLIGHT, (w, i) => client.get(key(w, i)));
+    report('get-lin x64', getLin);
+    const getSer = await phase(seconds, IN_FLIGHT, (w, i) =>
+      client.get(key(w, i), { consistency: 'serializable' }),
+    );
+    report('get-ser x64', getSer);
+
+    // CAS under contention: 8 clients increment one counter by get-then-cas.
+    const casClients = Array.from({ length: CAS_CLIENTS }, () => new TesseraClient({ endpoints }));
+    await client.put('bench-counter', '0');
+    let swapped = 0;
+    const cas = await phase(seconds, CAS_CLIENTS, async (w) => {
+      const c = casClients[w]!;
+      const cur = await c.get('bench-counter');
+      const ok = await c.cas('bench-counter', cur, String(Number(cur) + 1));
+      if (ok) swapped += 1;
+    });
+    const counter = Number(await client.get('bench-counter'));
+    const casAttemptsPerSec = cas.opsPerSec;
+    const casSuccessRatio = cas.ops === 0 ? 0 : round(swapped / cas.ops, 3);
+    process.stdout.write(
+      `cas x8 1key ${fmt(casAttemptsPerSec, 0).padStart(8)} attempts/s   success ${fmt(
+        casSuccessRatio * 100,
+        1,
+      )}%   (${cas.ops} attempts, ${swapped} swapped, counter ${counter}, ${cas.errors} errors)\n`,
+    );
+
+    const summary = {
+      bench: 'kv',
+      endpoints: endpoints.length,
+      localCluster: cluster !== null,
+      secondsPerPhase: seconds,
+      putLatency: {
+        p50Ms: putLatency.p50Ms,
+        p99Ms: putLatency.p99Ms,
+        opsPerSec: putLatency.opsPerSec,
+        errors: putLatency.errors,
+      },
+      putThroughput: { inFlight: IN_FLIGHT, ...put },
+      getLinearizable: { inFlight: IN_FLIGHT, ...getLin },
+      getSerializable: { inFlight: IN_FLIGHT, ...getSer },
+      casContention: {
+        clients: CAS_CLIENTS,
+        attemptsPerSec: casAttemptsPerSec,
+        successRatio: casSuccessRatio,
+        attempts: cas.ops,
+        swapped,
+        counter,
+        errors: cas.errors,
+      },
+    };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+await main();
