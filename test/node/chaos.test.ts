@@ -18,7 +18,7 @@ import { checkHistory } from '../../src/cli/chaos.ts';
 import { FaultProxy } from '../../src/node/fault-proxy.ts';
 
 const CHAOS = fileURLToPath(new URL('../../src/cli/chaos.ts', import.meta.url));
-const RUN_TIMEOUT_MS = 120_000;
+const RUN_TIMEOUT_MS = 180_000;
 const FIELDS = ['call', 'client', 'expect', 'key', 'ok', 'op', 'output', 'return', 'value'];
 
 const root = mkdtempSync(join(tmpdir(), 'tessera-chaos-'));
@@ -114,7 +114,7 @@ test(
       '--nodes',
       '3',
       '--duration',
-      '20',
+      '60',
       '--nemesis',
       'kill,pause,partition',
       '--out',
