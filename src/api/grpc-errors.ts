@@ -14,7 +14,7 @@
 import { Metadata, status, type ServerErrorResponse } from '@grpc/grpc-js';
 import { TesseraError, isTesseraError } from '../core/errors.ts';
 import type { NodeId } from '../core/ids.ts';
-import type { KvService } from '../node/http-api.ts';
+import type { KvService } from './http-api.ts';
 
 /** Trailing-metadata keys (gRPC metadata keys are lower-case ASCII). */
 export const METADATA_CODE = 'tessera-code';

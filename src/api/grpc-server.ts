@@ -21,8 +21,8 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { SCAN_PAGE_BYTES_MAX, VALUE_BYTES_MAX } from '../node/http-api.ts';
-import type { KvService, NodeStatus } from '../node/http-api.ts';
+import { SCAN_PAGE_BYTES_MAX, VALUE_BYTES_MAX } from './http-api.ts';
+import type { KvService, NodeStatus } from './http-api.ts';
 import { asTesseraError, grpcErrorOf } from './grpc-errors.ts';
 import { loadKvService, type DecodedRequest } from './kv-proto.ts';
 import {

@@ -8,12 +8,7 @@
  * KEY_TOO_LARGE or VALUE_TOO_LARGE) and never anything else.
  */
 import { TesseraError } from '../core/errors.ts';
-import {
-  KEY_BYTES_MAX,
-  SCAN_LIMIT_DEFAULT,
-  SCAN_LIMIT_MAX,
-  VALUE_BYTES_MAX,
-} from '../node/http-api.ts';
+import { KEY_BYTES_MAX, SCAN_LIMIT_DEFAULT, SCAN_LIMIT_MAX, VALUE_BYTES_MAX } from './http-api.ts';
 
 /** A write session: both ids present, each 1 to 2^53 - 1. */
 export interface SessionIds {

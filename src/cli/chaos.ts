@@ -42,7 +42,7 @@ import { parseArgs } from 'node:util';
 import { checkLinearizable } from '../check/linearizability.ts';
 import type { KvOperation } from '../check/history.ts';
 import { SeededRng, type Rng } from '../core/rng.ts';
-import type { NodeStatus } from '../node/http-api.ts';
+import type { NodeStatus } from '../api/http-api.ts';
 import { FaultProxy } from '../node/fault-proxy.ts';
 import { httpJson, leaderHintOf, sleep, type HttpReply } from '../node/http-client.ts';
 import { intOption } from './args.ts';

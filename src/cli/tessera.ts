@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { nodeId } from '../core/ids.ts';
-import type { NodeStatus } from '../node/http-api.ts';
+import type { NodeStatus } from '../api/http-api.ts';
 import { httpJson, requestFollowingLeader, sleep, type HttpReply } from '../node/http-client.ts';
 import { formatMembers, parseMembers } from '../node/members.ts';
 import { TesseraServer } from '../node/server.ts';

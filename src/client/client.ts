@@ -22,7 +22,7 @@
  */
 import { assert } from '../core/assert.ts';
 import { TesseraError } from '../core/errors.ts';
-import type { NodeStatus } from '../node/http-api.ts';
+import type { NodeStatus } from '../api/http-api.ts';
 import {
   abortReason,
   failureFromNetwork,

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TransportStats } from '../transport/tcp-transport.ts';
-import type { NodeStatus } from './http-api.ts';
+import type { NodeStatus } from '../api/http-api.ts';
 
 /** What the metrics read at scrape time. */
 export interface MetricsSource {

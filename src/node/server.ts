@@ -33,7 +33,7 @@ import { LmdbStateEngine } from '../storage/engine/lmdb-state-engine.ts';
 import { LogEngine } from '../storage/wal/log-engine.ts';
 import { TcpTransport, type PeerAddress } from '../transport/tcp-transport.ts';
 import { NodeFileSystem } from './fs.ts';
-import { buildHttpApi, type KvService, type NodeStatus, type WriteOp } from './http-api.ts';
+import { buildHttpApi, type KvService, type NodeStatus, type WriteOp } from '../api/http-api.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { NodeMetrics } from './metrics.ts';
 import type { KvPage, KvStateMachine } from '../kv/state-machine.ts';

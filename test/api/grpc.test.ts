@@ -26,7 +26,7 @@ import { TesseraError } from '../../src/core/errors.ts';
 import { nodeId, type NodeId } from '../../src/core/ids.ts';
 import { startGrpcServer, type GrpcServerHandle } from '../../src/api/grpc-server.ts';
 import { loadKvService } from '../../src/api/kv-proto.ts';
-import type { KvService } from '../../src/node/http-api.ts';
+import type { KvService } from '../../src/api/http-api.ts';
 import { TesseraServer, type MemberAddress } from '../../src/node/server.ts';
 
 const IDS = [1, 2, 3] as const;

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { TesseraClient } from '../../src/client/client.ts';
 import { randomClientId } from '../../src/client/options.ts';
 import { TesseraError } from '../../src/core/errors.ts';
-import type { NodeStatus } from '../../src/node/http-api.ts';
+import type { NodeStatus } from '../../src/api/http-api.ts';
 import { httpJson, sleep } from '../../src/node/http-client.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/tessera.ts', import.meta.url));

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { NodeStatus } from '../../src/node/http-api.ts';
+import type { NodeStatus } from '../../src/api/http-api.ts';
 import {
   httpJson,
   leaderHintOf,

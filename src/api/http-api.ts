@@ -20,7 +20,7 @@ import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import { TesseraError, isTesseraError } from '../core/errors.ts';
 import type { NodeId } from '../core/ids.ts';
 import type { KvCommand, KvResult } from '../kv/command.ts';
-import type { NodeMetrics } from './metrics.ts';
+import type { NodeMetrics } from '../node/metrics.ts';
 import type { KvPage } from '../kv/state-machine.ts';
 
 /** Largest key, in UTF-8 bytes. */
