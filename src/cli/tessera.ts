@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -29,13 +29,57 @@ const DEV_STOP_WAIT_MS = 5_000;
 /** Per-node timeout of `status`, in ms. */
 const STATUS_TIMEOUT_MS = 1_500;
 
-async function startCommand(o: {
-  id: string;
-  dir: string;
-  cluster: string;
-  members: string;
+interface StartOptions {
+  config?: string;
+  id?: string;
+  dir?: string;
+  cluster?: string;
+  members?: string;
   grpcPort?: string;
-}) {
+}
+
+/**
+ * Options from `--config FILE` (JSON with the same names as the flags:
+ * `{"id": 1, "dir": "...", "cluster": "...", "members": "...", "grpcPort": 9001}`),
+ * overridden by flags given on the command line.
+ */
+function startOptions(o: StartOptions): Required<Omit<StartOptions, 'config' | 'grpcPort'>> & {
+  grpcPort?: string;
+} {
+  let file: Record<string, unknown> = {};
+  if (o.config !== undefined) {
+    try {
+      file = JSON.parse(readFileSync(o.config, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      fail(`--config ${o.config}: ${(e as Error).message}`);
+    }
+    if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+      fail(`--config ${o.config}: not a JSON object`);
+    }
+  }
+  const pick = (name: keyof StartOptions): string | undefined => {
+    const flag = o[name];
+    if (flag !== undefined) return flag;
+    const v = file[name];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' && typeof v !== 'number')
+      fail(`--config: "${name}" must be a string`);
+    return String(v);
+  };
+  const need = (name: 'id' | 'dir' | 'cluster' | 'members'): string =>
+    pick(name) ?? fail(`start: --${name} is required (flag or config file)`);
+  const grpcPort = pick('grpcPort');
+  return {
+    id: need('id'),
+    dir: need('dir'),
+    cluster: need('cluster'),
+    members: need('members'),
+    ...(grpcPort === undefined ? {} : { grpcPort }),
+  };
+}
+
+async function startCommand(flags: StartOptions) {
+  const o = startOptions(flags);
   const grpcPort = o.grpcPort === undefined ? undefined : Number(o.grpcPort);
   if (grpcPort !== undefined && !(Number.isInteger(grpcPort) && grpcPort > 0 && grpcPort < 65536)) {
     fail('--grpc-port must be a port number');
@@ -323,10 +367,11 @@ function program(): Command {
   const p = new Command('tessera').description('Tessera: a Raft-replicated key-value store');
   p.command('start')
     .description('run one node of a static cluster')
-    .requiredOption('--id <n>', 'this node id')
-    .requiredOption('--dir <dir>', 'data directory')
-    .requiredOption('--cluster <id>', 'cluster id')
-    .requiredOption('--members <list>', 'ID=RAFTHOST:PORT/HTTPHOST:PORT,...')
+    .option('--config <file>', 'JSON file with any of the options below (flags win)')
+    .option('--id <n>', 'this node id')
+    .option('--dir <dir>', 'data directory')
+    .option('--cluster <id>', 'cluster id')
+    .option('--members <list>', 'ID=RAFTHOST:PORT/HTTPHOST:PORT,...')
     .option('--grpc-port <port>', 'also serve the gRPC API on this port (on the HTTP host)')
     .action(startCommand);
   p.command('dev')
