@@ -10,7 +10,8 @@
  * Reads are linearizable by default (ReadIndex, thesis §6.4); serializable
  * reads answer from the local state machine and may be stale. Writes may
  * carry an exactly-once session in `x-tessera-client` / `x-tessera-seq`
- * (both or neither); without one, each request gets a fresh session.
+ * (both or neither); without one, the write is applied without exactly-once
+ * bookkeeping (a retry of it may apply twice).
  *
  * Every error is `{"code","message","retryable","leaderHint"?: {"id","http"}}`
  * with the registry's HTTP status (core/errors.ts). Malformed requests of

@@ -8,7 +8,7 @@
  * so after a restart the state says exactly which log entries it covers.
  *
  * Exactly-once: each client session's last sequence number and result are
- * stored beside the data, so a retried command (same session and sequence
+ * stored beside the data (commands of client {@link SESSIONLESS} skip this), so a retried command (same session and sequence
  * number, proposed again after a timeout, a leader change or a crash)
  * answers from the stored result instead of applying twice, and a command
  * older than the session's last one is not applied at all.
@@ -39,6 +39,12 @@ export interface KvPage {
   /** The key to continue from, or null when the scan reached its end. */
   readonly next: string | null;
 }
+
+/**
+ * The client id of commands without a session: they are applied without
+ * exactly-once bookkeeping, so the session table does not grow with them.
+ */
+export const SESSIONLESS = 0;
 
 /** Snapshot chunks carry at most this many payload bytes. */
 const SNAPSHOT_CHUNK_BYTES_MAX = 64 << 10;
@@ -106,6 +112,14 @@ export class KvStateMachine {
     if (cmd === null) {
       this.engine.commit({ range: this.range, puts: [], deletes: [], applied: position });
       return null;
+    }
+    if (cmd.client === SESSIONLESS) {
+      // No session: applied as it comes, nothing remembered (no exactly-once).
+      const puts: [Uint8Array, Uint8Array][] = [];
+      const deletes: Uint8Array[] = [];
+      const result = this.execute(cmd, puts, deletes);
+      this.engine.commit({ range: this.range, puts, deletes, applied: position });
+      return { kind: 'applied', result };
     }
     const raw = this.engine.get(this.range, sessionKey(cmd.client));
     const session = raw === undefined ? undefined : (unpack(raw) as Session);

@@ -37,6 +37,7 @@ import { buildHttpApi, type KvService, type NodeStatus, type WriteOp } from '../
 import { PendingRequests } from './pending-requests.ts';
 import { NodeMetrics } from './metrics.ts';
 import type { KvPage, KvStateMachine } from '../kv/state-machine.ts';
+import { SESSIONLESS } from '../kv/state-machine.ts';
 
 /** The one range every node hosts: the whole key space. */
 export const RANGE: RangeId = rangeId(1);
@@ -48,7 +49,7 @@ export const PENDING_REQUESTS_MAX = 1024;
 export const REQUEST_DEADLINE_MS = 5_000;
 /** Applied entries between two log compactions. */
 const SNAPSHOT_EVERY_ENTRIES = 1000;
-/** Server-assigned sessions are random integers below this (exact in a double). */
+/** Requests without a session are matched to their answers by a random number below this. */
 const SERVER_SESSION_MAX = 2 ** 48;
 
 /** Where one member listens: the Raft peer transport and the HTTP API. */
@@ -169,7 +170,9 @@ export class TesseraServer implements KvService {
   async write(op: WriteOp, session: { client: number; seq: number } | null): Promise<KvResult> {
     const replica = this.live();
     this.pending.checkCapacity();
-    const s = session ?? { client: randomInt(1, SERVER_SESSION_MAX), seq: 1 };
+    // Without a session the command is applied without exactly-once bookkeeping;
+    // the random number only matches the answer to this request.
+    const s = session ?? { client: SESSIONLESS, seq: randomInt(1, SERVER_SESSION_MAX) };
     const cmd: KvCommand = { ...op, client: s.client, seq: s.seq };
     const r = replica.raft.propose(encodeCommand(cmd));
     if (!r.ok) throw this.refusal(r.code, r.leaderHint);
