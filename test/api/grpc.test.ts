@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -28,6 +27,7 @@ import { startGrpcServer, type GrpcServerHandle } from '../../src/api/grpc-serve
 import { loadKvService } from '../../src/api/kv-proto.ts';
 import type { KvService } from '../../src/api/http-api.ts';
 import { TesseraServer, type MemberAddress } from '../../src/node/server.ts';
+import { freePorts } from '../support/local-cluster.ts';
 
 const IDS = [1, 2, 3] as const;
 const LEADER_WAIT_MS = 20_000;
@@ -52,24 +52,6 @@ let root = '';
 const nodes = new Map<number, Node>();
 const extraClients: Client[] = [];
 const extraServers: GrpcServerHandle[] = [];
-
-/** Free loopback ports, held together so that they are distinct. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 function call(client: Client, method: string, req: object): Promise<Outcome> {
   const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!;

@@ -7,96 +7,22 @@
  * bounded; `after` kills every child it started.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { TesseraClient } from '../../src/client/client.ts';
 import { randomClientId } from '../../src/client/options.ts';
 import { TesseraError } from '../../src/core/errors.ts';
-import type { NodeStatus } from '../../src/api/http-api.ts';
-import { httpJson, sleep } from '../../src/node/http-client.ts';
+import { LocalCluster, type ClusterNode } from '../support/local-cluster.ts';
+import { sleep } from '../../src/node/http-client.ts';
 
-const CLI = fileURLToPath(new URL('../../src/cli/tessera.ts', import.meta.url));
 const IDS = [1, 2, 3] as const;
 const LEADER_WAIT_MS = 20_000;
 const TEST_TIMEOUT_MS = 60_000;
 
-interface Node {
-  readonly id: number;
-  readonly dir: string;
-  readonly http: string;
-  proc: ChildProcess | null;
-  output: string;
-}
-
-let root = '';
-let members = '';
-const nodes = new Map<number, Node>();
-
-/** Free loopback ports, held together so that they are distinct. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
-
-function startNode(node: Node): void {
-  const args = ['--import', 'tsx', CLI, 'start', '--id', String(node.id), '--dir', node.dir];
-  args.push('--cluster', 'test-cluster', '--members', members);
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (chunk: Buffer): void => {
-    node.output = (node.output + chunk.toString()).slice(-20_000);
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  node.proc = proc;
-}
-
-async function killNode(node: Node): Promise<void> {
-  const proc = node.proc;
-  node.proc = null;
-  if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await exited;
-}
-
-async function statusOf(node: Node): Promise<NodeStatus | null> {
-  const r = await httpJson(node.http, { method: 'GET', path: '/v1/status', timeoutMs: 500 }).catch(
-    () => null,
-  );
-  return r?.status === 200 ? (r.body as NodeStatus) : null;
-}
-
-/** Polls live nodes until one reports itself leader; bounded by LEADER_WAIT_MS. */
-async function waitForLeader(): Promise<Node> {
-  const deadline = Date.now() + LEADER_WAIT_MS;
-  while (Date.now() < deadline) {
-    for (const node of nodes.values()) {
-      if (node.proc === null) continue;
-      const st = await statusOf(node);
-      if (st?.role === 'leader') return node;
-    }
-    await sleep(100);
-  }
-  const logs = [...nodes.values()].map((n) => `--- n${n.id}\n${n.output}`).join('\n');
-  assert.fail(`no leader within ${LEADER_WAIT_MS} ms\n${logs}`);
-}
+const cluster = new LocalCluster('tessera-client-', IDS);
+const nodes = cluster.nodes;
+const killNode = (node: ClusterNode): Promise<void> => cluster.kill(node);
+const waitForLeader = (): Promise<ClusterNode> => cluster.waitForLeader(LEADER_WAIT_MS);
 
 const allEndpoints = (): string[] => [...nodes.values()].map((n) => n.http);
 
@@ -125,28 +51,11 @@ const isCode =
     e instanceof TesseraError && e.code === code;
 
 before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'tessera-client-'));
-  const ports = await freePorts(2 * IDS.length);
-  const parts: string[] = [];
-  for (const [i, id] of IDS.entries()) {
-    const raft = ports[2 * i]!;
-    const http = ports[2 * i + 1]!;
-    parts.push(`${id}=127.0.0.1:${raft}/127.0.0.1:${http}`);
-    nodes.set(id, {
-      id,
-      dir: join(root, `n${id}`),
-      http: `127.0.0.1:${http}`,
-      proc: null,
-      output: '',
-    });
-  }
-  members = parts.join(',');
-  for (const node of nodes.values()) startNode(node);
+  await cluster.init();
 });
 
 after(async () => {
-  await Promise.all([...nodes.values()].map((n) => killNode(n)));
-  if (root !== '') rmSync(root, { recursive: true, force: true });
+  await cluster.dispose();
 });
 
 test('put, get, cas and delete', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -1,28 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../support/local-cluster.ts';
 
 const cli = fileURLToPath(new URL('../../src/cli/tessera.ts', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test('tessera start reads its options from a config file and stops on SIGTERM', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
   try {
-    const [raft, http] = [await freePort(), await freePort()];
+    const [raft, http] = (await freePorts(2)) as [number, number];
     const config = join(dir, 'node.json');
     writeFileSync(
       config,

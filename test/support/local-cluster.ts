@@ -1,0 +1,132 @@
+/**
+ * A 3-node Tessera cluster of real `tessera start` child processes on free
+ * loopback ports, for tests: start, kill (SIGKILL, by pid), restart, find
+ * the leader. Every wait is bounded; `dispose` kills every child it started
+ * and removes the data directories.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NodeStatus } from '../../src/api/http-api.ts';
+import { httpJson, sleep } from '../../src/node/http-client.ts';
+
+const CLI = fileURLToPath(new URL('../../src/cli/tessera.ts', import.meta.url));
+/** Output kept per node, for failure messages. */
+const OUTPUT_CHARS_MAX = 20_000;
+
+export interface ClusterNode {
+  readonly id: number;
+  readonly dir: string;
+  /** host:port of its HTTP API. */
+  readonly http: string;
+  proc: ChildProcess | null;
+  output: string;
+}
+
+/** Free loopback ports, held together so that they are distinct. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+export class LocalCluster {
+  /** Nodes by id; filled by {@link init}. */
+  readonly nodes = new Map<number, ClusterNode>();
+  private root = '';
+  private members = '';
+
+  constructor(
+    private readonly dirPrefix: string,
+    private readonly ids: readonly number[] = [1, 2, 3],
+  ) {}
+
+  /** Allocates ports and directories and starts every node. */
+  async init(): Promise<void> {
+    this.root = mkdtempSync(join(tmpdir(), this.dirPrefix));
+    const ports = await freePorts(2 * this.ids.length);
+    const parts: string[] = [];
+    for (const [i, id] of this.ids.entries()) {
+      const raft = ports[2 * i]!;
+      const http = ports[2 * i + 1]!;
+      parts.push(`${id}=127.0.0.1:${raft}/127.0.0.1:${http}`);
+      const dir = join(this.root, `n${id}`);
+      this.nodes.set(id, { id, dir, http: `127.0.0.1:${http}`, proc: null, output: '' });
+    }
+    this.members = parts.join(',');
+    for (const node of this.nodes.values()) this.start(node);
+  }
+
+  /** Starts (or restarts) one node's process. */
+  start(node: ClusterNode): void {
+    const args = ['--import', 'tsx', CLI, 'start', '--id', String(node.id), '--dir', node.dir];
+    args.push('--cluster', 'test-cluster', '--members', this.members);
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (chunk: Buffer): void => {
+      node.output = (node.output + chunk.toString()).slice(-OUTPUT_CHARS_MAX);
+    };
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
+    node.proc = proc;
+  }
+
+  /** SIGKILLs one node's process and waits for it to exit. */
+  async kill(node: ClusterNode): Promise<void> {
+    const proc = node.proc;
+    node.proc = null;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  async statusOf(node: ClusterNode): Promise<NodeStatus | null> {
+    const r = await httpJson(node.http, {
+      method: 'GET',
+      path: '/v1/status',
+      timeoutMs: 500,
+    }).catch(() => null);
+    return r?.status === 200 ? (r.body as NodeStatus) : null;
+  }
+
+  /** Polls live nodes until one reports itself leader; fails the test after `waitMs`. */
+  async waitForLeader(waitMs = 20_000): Promise<ClusterNode> {
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline) {
+      for (const node of this.nodes.values()) {
+        if (node.proc === null) continue;
+        const st = await this.statusOf(node);
+        if (st?.role === 'leader') return node;
+      }
+      await sleep(100);
+    }
+    const logs = [...this.nodes.values()].map((n) => `--- n${n.id}\n${n.output}`).join('\n');
+    assert.fail(`no leader within ${waitMs} ms\n${logs}`);
+  }
+
+  /** HTTP addresses of the nodes whose process runs. */
+  liveEndpoints(): string[] {
+    return [...this.nodes.values()].filter((n) => n.proc !== null).map((n) => n.http);
+  }
+
+  /** Kills every node and removes the data. */
+  async dispose(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((n) => this.kill(n)));
+    if (this.root !== '') rmSync(this.root, { recursive: true, force: true });
+  }
+}
