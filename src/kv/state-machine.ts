@@ -66,14 +66,60 @@ const dataKey = (key: string): Uint8Array => prefixed(DATA, encoder.encode(key))
 const sessionKey = (client: number): Uint8Array =>
   prefixed(SESSION, encoder.encode(String(client)));
 
+/** One committed entry to apply: a command, or null for a no-op or a conf change. */
+export interface ApplyItem {
+  readonly cmd: KvCommand | null;
+  readonly position: SnapshotMeta;
+}
+
+/**
+ * The effects of a batch of entries before they are committed: reads during
+ * the batch see them, and the batch ends in one state-engine commit.
+ */
+class WriteSet {
+  private readonly changes = new Map<string, { key: Uint8Array; value: Uint8Array | null }>();
+
+  /** The pending value (null = deleted), or undefined if the batch did not touch `key`. */
+  get(key: Uint8Array): Uint8Array | null | undefined {
+    return this.changes.get(latin1(key))?.value;
+  }
+
+  set(key: Uint8Array, value: Uint8Array | null): void {
+    this.changes.set(latin1(key), { key, value });
+  }
+
+  puts(): [Uint8Array, Uint8Array][] {
+    const out: [Uint8Array, Uint8Array][] = [];
+    for (const c of this.changes.values()) if (c.value !== null) out.push([c.key, c.value]);
+    return out;
+  }
+
+  deletes(): Uint8Array[] {
+    return [...this.changes.values()].filter((c) => c.value === null).map((c) => c.key);
+  }
+}
+
+const latin1 = (key: Uint8Array): string =>
+  Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+
 export class KvStateMachine {
+  /** The batch being applied, if any. */
+  private batch: WriteSet | null = null;
+
   constructor(
     private readonly engine: StateEngine,
     private readonly range: RangeId,
   ) {}
 
+  /** The current value of a raw key, including the effects of the batch being applied. */
+  private read(key: Uint8Array): Uint8Array | undefined {
+    const pending = this.batch?.get(key);
+    if (pending !== undefined) return pending ?? undefined;
+    return this.engine.get(this.range, key);
+  }
+
   get(key: string): string | null {
-    const v = this.engine.get(this.range, dataKey(key));
+    const v = this.read(dataKey(key));
     return v === undefined ? null : decoder.decode(v);
   }
 
@@ -109,54 +155,65 @@ export class KvStateMachine {
    * entry with no key-value effect (a leader's no-op or a conf change).
    */
   apply(cmd: KvCommand | null, position: SnapshotMeta): ApplyOutcome | null {
-    if (cmd === null) {
-      this.engine.commit({ range: this.range, puts: [], deletes: [], applied: position });
-      return null;
+    return this.applyBatch([{ cmd, position }])[0]!;
+  }
+
+  /**
+   * Applies committed entries in order and makes their effects and the last
+   * position durable in one state-engine commit (all or nothing). Each entry
+   * sees the effects of the ones before it.
+   */
+  applyBatch(items: readonly ApplyItem[]): (ApplyOutcome | null)[] {
+    const last = items[items.length - 1];
+    if (last === undefined) return [];
+    const ws = new WriteSet();
+    this.batch = ws;
+    try {
+      const outcomes = items.map((it) => (it.cmd === null ? null : this.applyCommand(it.cmd, ws)));
+      this.engine.commit({
+        range: this.range,
+        puts: ws.puts(),
+        deletes: ws.deletes(),
+        applied: last.position,
+      });
+      return outcomes;
+    } finally {
+      this.batch = null;
     }
+  }
+
+  private applyCommand(cmd: KvCommand, ws: WriteSet): ApplyOutcome {
     if (cmd.client === SESSIONLESS) {
       // No session: applied as it comes, nothing remembered (no exactly-once).
-      const puts: [Uint8Array, Uint8Array][] = [];
-      const deletes: Uint8Array[] = [];
-      const result = this.execute(cmd, puts, deletes);
-      this.engine.commit({ range: this.range, puts, deletes, applied: position });
-      return { kind: 'applied', result };
+      return { kind: 'applied', result: this.execute(cmd, ws) };
     }
-    const raw = this.engine.get(this.range, sessionKey(cmd.client));
+    const raw = this.read(sessionKey(cmd.client));
     const session = raw === undefined ? undefined : (unpack(raw) as Session);
     if (session !== undefined && cmd.seq <= session.seq) {
-      this.engine.commit({ range: this.range, puts: [], deletes: [], applied: position });
       return cmd.seq === session.seq
         ? { kind: 'duplicate', result: session.result }
         : { kind: 'stale' };
     }
-    const puts: [Uint8Array, Uint8Array][] = [];
-    const deletes: Uint8Array[] = [];
-    const result = this.execute(cmd, puts, deletes);
-    puts.push([sessionKey(cmd.client), pack({ seq: cmd.seq, result } satisfies Session)]);
-    this.engine.commit({ range: this.range, puts, deletes, applied: position });
+    const result = this.execute(cmd, ws);
+    ws.set(sessionKey(cmd.client), pack({ seq: cmd.seq, result } satisfies Session));
     return { kind: 'applied', result };
   }
 
-  private execute(
-    cmd: KvCommand,
-    puts: [Uint8Array, Uint8Array][],
-    deletes: Uint8Array[],
-  ): KvResult {
+  private execute(cmd: KvCommand, ws: WriteSet): KvResult {
     const key = dataKey(cmd.key);
     switch (cmd.op) {
       case 'put':
-        puts.push([key, encoder.encode(cmd.value ?? '')]);
+        ws.set(key, encoder.encode(cmd.value ?? ''));
         return { ok: true };
       case 'delete':
-        deletes.push(key);
+        ws.set(key, null);
         return { ok: true };
       case 'append':
-        puts.push([key, encoder.encode((this.get(cmd.key) ?? '') + (cmd.value ?? ''))]);
+        ws.set(key, encoder.encode((this.get(cmd.key) ?? '') + (cmd.value ?? '')));
         return { ok: true };
       case 'cas': {
         if (this.get(cmd.key) !== cmd.expect) return { ok: false };
-        if (cmd.value === null) deletes.push(key);
-        else puts.push([key, encoder.encode(cmd.value)]);
+        ws.set(key, cmd.value === null ? null : encoder.encode(cmd.value));
         return { ok: true };
       }
       default:

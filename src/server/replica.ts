@@ -18,7 +18,7 @@ import { logIndex, NO_NODE, term } from '../core/ids.ts';
 import { TesseraError } from '../core/errors.ts';
 import { decodeCommand } from '../kv/command.ts';
 import type { KvCommand } from '../kv/command.ts';
-import type { ApplyOutcome } from '../kv/state-machine.ts';
+import type { ApplyItem, ApplyOutcome } from '../kv/state-machine.ts';
 import { KvStateMachine } from '../kv/state-machine.ts';
 import { bootstrapSnapshot, Raft } from '../raft/raft.ts';
 import type { DurableState, RaftConfig } from '../raft/raft.ts';
@@ -168,7 +168,7 @@ export class Replica {
     assert(this.inFlight === rd, 'finish() of a Ready that is not in flight');
     this.inFlight = null;
     if (!this.sentEarly) for (const m of rd.messages) this.events.send(m);
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    this.applyEntries(rd.committedEntries);
     this.raft.advance(rd);
     for (const rs of rd.readStates) this.events.readState(rs);
     this.maybeCompact();
@@ -179,22 +179,27 @@ export class Replica {
     return this.inFlight !== null;
   }
 
-  private applyEntry(e: Entry): void {
-    if (e.type === 'conf-change') {
-      const conf = this.raft.applyConfChange(e.confChange!);
-      this.sm.apply(null, { index: e.index, term: e.term, conf });
-      this.events.applied(e, null, null);
-      return;
-    }
-    const position: SnapshotMeta = { index: e.index, term: e.term, conf: this.raft.status().conf };
-    if (e.data.length === 0) {
-      this.sm.apply(null, position);
-      this.events.applied(e, null, null);
-      return;
-    }
-    const cmd = decodeCommand(e.data);
-    const outcome = this.sm.apply(cmd, position);
-    this.events.applied(e, cmd, outcome);
+  /**
+   * Applies a Ready's committed entries in one state-engine commit (their
+   * effects and the last applied position, atomically), then reports each.
+   * Conf changes take effect in the core in log order as they are met.
+   */
+  private applyEntries(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const items: ApplyItem[] = entries.map((e) => {
+      if (e.type === 'conf-change') {
+        const conf = this.raft.applyConfChange(e.confChange!);
+        return { cmd: null, position: { index: e.index, term: e.term, conf } };
+      }
+      const position: SnapshotMeta = {
+        index: e.index,
+        term: e.term,
+        conf: this.raft.status().conf,
+      };
+      return { cmd: e.data.length === 0 ? null : decodeCommand(e.data), position };
+    });
+    const outcomes = this.sm.applyBatch(items);
+    for (const [i, e] of entries.entries()) this.events.applied(e, items[i]!.cmd, outcomes[i]!);
   }
 
   private maybeCompact(): void {

@@ -87,3 +87,39 @@ test('scans page by limit and bytes in key order, and a snapshot restores everyt
   assert.deepEqual(copy.scan('', null, 10, 1 << 20), sm.scan('', null, 10, 1 << 20));
   assert.equal(copy.applied()?.index, sm.applied()?.index);
 });
+
+test('a batch applies in order, sees its own effects, dedupes retries, and commits once', () => {
+  const engine = new MemoryStateEngine();
+  let commits = 0;
+  const commit = engine.commit.bind(engine);
+  engine.commit = (b) => {
+    commits++;
+    commit(b);
+  };
+  const sm = new KvStateMachine(engine, R);
+  const outcomes = sm.applyBatch([
+    { cmd: cmd({ client: 4, seq: 1, op: 'put', value: 'A' }), position: at() },
+    { cmd: null, position: at() },
+    { cmd: cmd({ client: 5, seq: 1, op: 'cas', expect: 'A', value: 'B' }), position: at() },
+    // The same command proposed twice (a retry) lands twice in one batch.
+    { cmd: cmd({ client: 6, seq: 1, op: 'append', key: 'log', value: 'x' }), position: at() },
+    { cmd: cmd({ client: 6, seq: 1, op: 'append', key: 'log', value: 'x' }), position: at() },
+    { cmd: cmd({ client: 5, seq: 2, op: 'delete' }), position: at() },
+    { cmd: cmd({ client: 7, seq: 1, op: 'cas', expect: null, value: 'C' }), position: at() },
+  ]);
+  assert.deepEqual(
+    outcomes.map((o) => o?.kind ?? null),
+    ['applied', null, 'applied', 'applied', 'duplicate', 'applied', 'applied'],
+  );
+  assert.deepEqual(outcomes[2], { kind: 'applied', result: { ok: true } }, 'cas saw the put');
+  assert.deepEqual(outcomes[6], { kind: 'applied', result: { ok: true } }, 'cas saw the delete');
+  assert.equal(commits, 1);
+  assert.equal(sm.get('k'), 'C');
+  assert.equal(sm.get('log'), 'x');
+  assert.equal(sm.applied()?.index, index);
+  // After the batch, a retry of client 6's command is still answered from its session.
+  assert.equal(
+    sm.apply(cmd({ client: 6, seq: 1, op: 'append', key: 'log', value: 'x' }), at())?.kind,
+    'duplicate',
+  );
+});
