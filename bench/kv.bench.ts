@@ -24,7 +24,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { TesseraClient } from '../src/client/client.ts';
 import { etcdMissing, startEtcdCluster, type EtcdCluster } from './etcd-baseline.ts';
 import { fmt, quantile, round } from './report.ts';
+import { freePorts } from '../src/node/ports.ts';
 
 const CLI = fileURLToPath(new URL('../src/cli/tessera.ts', import.meta.url));
 const IN_FLIGHT = 64;
@@ -132,24 +132,6 @@ async function startCluster(): Promise<{ endpoints: string[]; stop: () => Promis
     rmSync(root, { recursive: true, force: true });
   };
   return { endpoints: [1, 3, 5].map((i) => `127.0.0.1:${ports[i]}`), stop };
-}
-
-/** Free loopback ports, held together so that they are distinct. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 /** Waits until a write goes through (a leader exists); bounded by LEADER_WAIT_MS. */

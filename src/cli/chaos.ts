@@ -34,7 +34,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +45,7 @@ import type { NodeStatus } from '../api/http-api.ts';
 import { FaultProxy } from '../node/fault-proxy.ts';
 import { httpJson, leaderHintOf, sleep, type HttpReply } from '../node/http-client.ts';
 import { intOption } from './args.ts';
+import { freePorts } from '../node/ports.ts';
 
 /** Deadline of one HTTP request, in ms. */
 const REQUEST_TIMEOUT_MS = 1_000;
@@ -212,24 +212,6 @@ interface NodeProcess {
   readonly members: string;
   proc: ChildProcess | null;
   paused: boolean;
-}
-
-/** Free loopback ports, held together so that they are distinct. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolvePort, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolvePort(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
 }
 
 class Cluster {

@@ -7,12 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeStatus } from '../../src/api/http-api.ts';
 import { httpJson, sleep } from '../../src/node/http-client.ts';
+import { freePorts } from '../../src/node/ports.ts';
+export { freePorts };
 
 const CLI = fileURLToPath(new URL('../../src/cli/tessera.ts', import.meta.url));
 /** Output kept per node, for failure messages. */
@@ -25,24 +26,6 @@ export interface ClusterNode {
   readonly http: string;
   proc: ChildProcess | null;
   output: string;
-}
-
-/** Free loopback ports, held together so that they are distinct. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 export class LocalCluster {
