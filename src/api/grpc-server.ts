@@ -183,5 +183,19 @@ function statusMessage(st: NodeStatus): object {
     applied: st.applied,
     last_index: st.lastIndex,
     members: st.members.map((m) => ({ id: m.id, raft: m.raft, http: m.http })),
+    ranges: st.ranges.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      start: r.start,
+      ...(r.end !== null ? { end: r.end } : {}),
+      role: r.role,
+      leader: r.leader,
+      term: r.term,
+      commit: r.commit,
+      applied: r.applied,
+      last_index: r.lastIndex,
+      voters: r.voters,
+      learners: r.learners,
+    })),
   };
 }

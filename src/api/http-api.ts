@@ -19,7 +19,9 @@
  */
 import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { TesseraError, isTesseraError } from '../core/errors.ts';
-import type { NodeId } from '../core/ids.ts';
+import type { NodeId, RangeId } from '../core/ids.ts';
+import { nodeId, rangeId } from '../core/ids.ts';
+import type { MemberRecord, RangeDescriptor } from '../server/meta.ts';
 import type { KvCommand, KvResult } from '../kv/command.ts';
 import type { NodeMetrics } from '../node/metrics.ts';
 import type { KvPage } from '../kv/state-machine.ts';
@@ -36,19 +38,55 @@ const PARAM_CHARS_MAX = 3 * KEY_BYTES_MAX + 64;
 /** A write as the API accepts it; the server adds the session. */
 export type WriteOp = Omit<KvCommand, 'client' | 'seq'>;
 
+/** One hosted range as this node sees it. */
+export interface RangeStatus {
+  readonly id: RangeId;
+  /** The meta range holds the cluster's own records; data ranges hold user keys. */
+  readonly kind: 'meta' | 'data';
+  /** First key of the span; the meta range's span is empty ("" to ""). */
+  readonly start: string;
+  /** End of the span (exclusive); null = to the end of the key space. */
+  readonly end: string | null;
+  /** This replica's role. */
+  readonly role: string;
+  /** The leader this replica believes in; 0 if none. */
+  readonly leader: NodeId;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
 /** What `GET /v1/status` returns. */
 export interface NodeStatus {
   readonly id: NodeId;
   readonly pid: number;
+  /** role, term, leader, commit, applied and lastIndex: of this node's meta range replica. */
   readonly role: string;
   readonly term: number;
-  /** The leader this node believes in; 0 if none. */
+  /** The meta range's leader this node believes in; 0 if none. */
   readonly leader: NodeId;
   readonly commit: number;
   readonly applied: number;
   readonly lastIndex: number;
-  readonly members: readonly { id: NodeId; raft: string; http: string }[];
+  /** The members recorded in the meta range. */
+  readonly members: readonly { id: NodeId; raft: string; http: string; grpcPort?: number }[];
+  /** Every range this node hosts. */
+  readonly ranges: readonly RangeStatus[];
 }
+
+/** A data range and where its leader is, as `GET /v1/ranges` lists them. */
+export interface RangeInfo extends RangeDescriptor {
+  /** The leader this node believes in; 0 if none. */
+  readonly leader: NodeId;
+  /** Its HTTP address, or null if unknown. */
+  readonly leaderHttp: string | null;
+}
+
+/** A change of one range's replica set, proposed at its leader. */
+export type ReplicaChange = 'add-learner' | 'promote' | 'remove';
 
 /** The node as the HTTP API sees it. Failures are thrown as {@link TesseraError}s. */
 export interface KvService {
@@ -68,8 +106,21 @@ export interface KvService {
     bytesMax: number,
     linearizable: boolean,
   ): Promise<KvPage>;
-  /** This node's view of the range. */
+  /** This node's view of itself and its ranges. */
   status(): NodeStatus;
+  /** The data ranges (from the meta range) and their leaders as this node sees them. */
+  ranges(): RangeInfo[];
+  /** Records (adds or updates) a member in the meta range. Meta-range leader only (NOT_LEADER). */
+  putMember(m: MemberRecord, session: { client: number; seq: number } | null): Promise<void>;
+  /** Removes a member's record from the meta range. Meta-range leader only. */
+  deleteMember(id: NodeId, session: { client: number; seq: number } | null): Promise<void>;
+  /**
+   * Changes one range's replica set at its leader (NOT_LEADER elsewhere) and
+   * resolves once the change is applied. Idempotent: resolves false when
+   * the range already has the change. `promote` of a learner that has not
+   * caught up throws UNAVAILABLE (retry later).
+   */
+  changeReplicas(range: RangeId, change: ReplicaChange, node: NodeId): Promise<boolean>;
   /** The `host:port` of a member's HTTP API, or null if unknown. */
   httpAddressOf(id: NodeId): string | null;
 }
@@ -127,6 +178,38 @@ export function buildHttpApi(service: KvService, metrics?: NodeMetrics): Fastify
     return reply.code(e.httpStatus).send(errorBody(e, service));
   });
   app.get('/v1/status', async () => service.status());
+  app.get('/v1/ranges', async () => ({ ranges: service.ranges() }));
+  app.get('/v1/members', async () => ({ members: service.status().members }));
+  app.put('/v1/members/:id', async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    const id = memberId(req.params.id);
+    const body = bodyObject(req.body);
+    const grpcPort =
+      body.grpcPort === undefined ? undefined : portNumber(body.grpcPort, 'grpcPort');
+    const m: MemberRecord = {
+      id,
+      raft: hostPort(body.raft, 'raft'),
+      http: hostPort(body.http, 'http'),
+      ...(grpcPort !== undefined ? { grpcPort } : {}),
+    };
+    await service.putMember(m, session(req));
+    return { member: m, ok: true };
+  });
+  app.delete('/v1/members/:id', async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    const id = memberId(req.params.id);
+    await service.deleteMember(id, session(req));
+    return { id, ok: true };
+  });
+  app.post('/v1/ranges/:id/replicas', async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    const range = rangeId(positiveInteger(req.params.id, 'range id'));
+    const body = bodyObject(req.body);
+    const change = body.change;
+    if (change !== 'add-learner' && change !== 'promote' && change !== 'remove') {
+      throw invalid('"change" must be "add-learner", "promote" or "remove"');
+    }
+    const node = memberId(body.node);
+    const changed = await service.changeReplicas(range, change, node);
+    return { range, change, node, changed };
+  });
   app.get('/v1/kv', async (req) => {
     const q = (req.query ?? {}) as Record<string, unknown>;
     const start = q.start === undefined ? '' : checkKeyBound(q.start, 'start');
@@ -168,13 +251,14 @@ export function buildHttpApi(service: KvService, metrics?: NodeMetrics): Fastify
   return app;
 }
 
-/** The wire form of an error, with the leader's HTTP address for NOT_LEADER. */
+/** The wire form of an error, with the range and its leader's HTTP address for NOT_LEADER. */
 function errorBody(e: TesseraError, service: KvService): Record<string, unknown> {
   const body: Record<string, unknown> = {
     code: e.code,
     message: e.message,
     retryable: e.retryable,
   };
+  if (typeof e.details?.range === 'number') body.range = e.details.range;
   const hint = e.details?.leaderHint;
   if (e.code === 'NOT_LEADER' && typeof hint === 'number' && hint !== 0) {
     const http = service.httpAddressOf(hint as NodeId);
@@ -239,13 +323,40 @@ function session(req: FastifyRequest): { client: number; seq: number } | null {
   const client = req.headers['x-tessera-client'];
   const seq = req.headers['x-tessera-seq'];
   if (client === undefined && seq === undefined) return null;
-  const c = positiveInteger(client, 'x-tessera-client');
-  const s = positiveInteger(seq, 'x-tessera-seq');
+  const c = positiveInteger(client, 'header x-tessera-client');
+  const s = positiveInteger(seq, 'header x-tessera-seq');
   return { client: c, seq: s };
 }
 
-function positiveInteger(v: string | string[] | undefined, name: string): number {
+function positiveInteger(v: unknown, name: string): number {
   const n = typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) throw invalid(`header ${name} must be a positive integer`);
+  if (!Number.isSafeInteger(n)) throw invalid(`${name} must be a positive integer`);
   return n;
+}
+
+/** Largest member id. */
+const MEMBER_ID_MAX = 2 ** 31 - 1;
+
+/** A member id from a path parameter (string) or a JSON body (number). */
+function memberId(v: unknown): NodeId {
+  const n = typeof v === 'number' ? v : positiveInteger(v, 'member id');
+  if (!Number.isInteger(n) || n < 1 || n > MEMBER_ID_MAX) {
+    throw invalid(`a member id must be an integer from 1 to ${MEMBER_ID_MAX}`);
+  }
+  return nodeId(n);
+}
+
+/** A `host:port` address with a valid port. */
+function hostPort(v: unknown, field: string): string {
+  const m = typeof v === 'string' ? /^([A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/.exec(v) : null;
+  if (m === null) throw invalid(`"${field}" must be HOST:PORT`);
+  portNumber(Number(m[2]), field);
+  return v as string;
+}
+
+function portNumber(v: unknown, field: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
+    throw invalid(`"${field}" must be a port from 1 to 65535`);
+  }
+  return v;
 }

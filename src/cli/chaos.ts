@@ -48,6 +48,8 @@ import { intOption } from './args.ts';
 import { freePorts } from '../node/ports.ts';
 
 /** Deadline of one HTTP request, in ms. */
+/** Initial split points of the chaos cluster's key space (the keys are k0, k1, ...). */
+const CHAOS_SPLITS = ['k3', 'k6'];
 const REQUEST_TIMEOUT_MS = 1_000;
 /** Deadline of one client operation, all its retries included, in ms. */
 const OP_DEADLINE_MS = 3_000;
@@ -274,6 +276,8 @@ class Cluster {
     const log = openSync(node.log, 'a');
     const args = ['--import', 'tsx', TESSERA_CLI, 'start', '--id', String(node.id)];
     args.push('--dir', node.dir, '--cluster', 'chaos', '--members', node.members);
+    // Three data ranges over the workload's keys (k0, k1, ...): every range's leader matters.
+    args.push('--initial-splits', CHAOS_SPLITS.join(','));
     const proc = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
     closeSync(log);
     node.proc = proc;
@@ -331,7 +335,7 @@ class Cluster {
     }
   }
 
-  /** The id of a node that reports itself leader (highest term), or null. */
+  /** The id of a node that reports itself leader of the meta range (highest term), or null. */
   async leader(): Promise<number | null> {
     const replies = await Promise.all(
       this.nodes.map((n) =>

@@ -1,10 +1,11 @@
 /**
  * The `tessera` command line:
  *
- *   tessera start --id N --dir D --cluster ID --members LIST   run one node
- *   tessera dev [--dir ./.tessera/dev] [--base-port 7000]      a local 3-node cluster
- *   tessera put KEY VALUE | get KEY | del KEY  [--endpoints LIST]
+ *   tessera start --id N --dir D --cluster ID --members LIST [--initial-splits K1,K2] [--join]
+ *   tessera dev [--dir ./.tessera/dev] [--base-port 7000] [--initial-splits m]
+ *   tessera put KEY VALUE | get KEY | del KEY | cas | scan  [--endpoints LIST]
  *   tessera status [--endpoints LIST] [--json]
+ *   tessera member add ID --raft HOST:PORT --http HOST:PORT | member remove ID
  *
  * LIST of members: `1=127.0.0.1:7001/127.0.0.1:8001,...` (raft/http);
  * LIST of endpoints: `127.0.0.1:8001,127.0.0.1:8002`, or env TESSERA_ENDPOINTS.
@@ -17,7 +18,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { nodeId } from '../core/ids.ts';
-import type { NodeStatus } from '../api/http-api.ts';
+import type { NodeStatus, RangeStatus } from '../api/http-api.ts';
+import { TesseraClient } from '../client/client.ts';
 import { httpJson, requestFollowingLeader, sleep, type HttpReply } from '../node/http-client.ts';
 import { formatMembers, parseMembers } from '../node/members.ts';
 import { TesseraServer } from '../node/server.ts';
@@ -36,6 +38,8 @@ interface StartOptions {
   cluster?: string;
   members?: string;
   grpcPort?: string;
+  initialSplits?: string;
+  join?: boolean;
 }
 
 /**
@@ -43,8 +47,12 @@ interface StartOptions {
  * `{"id": 1, "dir": "...", "cluster": "...", "members": "...", "grpcPort": 9001}`),
  * overridden by flags given on the command line.
  */
-function startOptions(o: StartOptions): Required<Omit<StartOptions, 'config' | 'grpcPort'>> & {
+function startOptions(o: StartOptions): Required<
+  Omit<StartOptions, 'config' | 'grpcPort' | 'initialSplits' | 'join'>
+> & {
   grpcPort?: string;
+  initialSplits?: string;
+  join: boolean;
 } {
   let file: Record<string, unknown> = {};
   if (o.config !== undefined) {
@@ -57,7 +65,7 @@ function startOptions(o: StartOptions): Required<Omit<StartOptions, 'config' | '
       fail(`--config ${o.config}: not a JSON object`);
     }
   }
-  const pick = (name: keyof StartOptions): string | undefined => {
+  const pick = (name: Exclude<keyof StartOptions, 'join'>): string | undefined => {
     const flag = o[name];
     if (flag !== undefined) return flag;
     const v = file[name];
@@ -69,12 +77,15 @@ function startOptions(o: StartOptions): Required<Omit<StartOptions, 'config' | '
   const need = (name: 'id' | 'dir' | 'cluster' | 'members'): string =>
     pick(name) ?? fail(`start: --${name} is required (flag or config file)`);
   const grpcPort = pick('grpcPort');
+  const initialSplits = pick('initialSplits');
   return {
     id: need('id'),
     dir: need('dir'),
     cluster: need('cluster'),
     members: need('members'),
     ...(grpcPort === undefined ? {} : { grpcPort }),
+    ...(initialSplits === undefined ? {} : { initialSplits }),
+    join: o.join === true || file.join === true,
   };
 }
 
@@ -90,6 +101,8 @@ async function startCommand(flags: StartOptions) {
     clusterId: o.cluster,
     members: parseMembers(o.members),
     ...(grpcPort === undefined ? {} : { grpcPort }),
+    ...(o.initialSplits === undefined ? {} : { initialSplits: splitList(o.initialSplits) }),
+    join: o.join,
   });
   await server.start();
   process.stdout.write(`${JSON.stringify({ ready: true, id: Number(o.id), pid: process.pid })}\n`);
@@ -98,6 +111,11 @@ async function startCommand(flags: StartOptions) {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+}
+
+/** `a,b,c` -> ["a", "b", "c"]; an empty text is no splits. */
+function splitList(text: string): string[] {
+  return text === '' ? [] : text.split(',');
 }
 
 function devMembers(basePort: number): string {
@@ -121,6 +139,7 @@ function spawnNode(
   cluster: string,
   members: string,
   grpcPort: number,
+  splits: string,
 ): ChildProcess {
   const script = fileURLToPath(import.meta.url);
   const nodeDir = join(dir, `n${id}`);
@@ -128,22 +147,27 @@ function spawnNode(
   const log = openSync(join(dir, `n${id}.log`), 'a');
   const args = ['--import', 'tsx', script, 'start', '--id', String(id), '--dir', nodeDir];
   args.push('--cluster', cluster, '--members', members, '--grpc-port', String(grpcPort));
+  args.push('--initial-splits', splits);
   return spawn(process.execPath, args, { stdio: ['ignore', log, log] });
 }
 
-/** Polls every endpoint's status until one reports itself leader; bounded by `waitMs`. */
-async function waitForLeader(endpoints: readonly string[], waitMs: number): Promise<string> {
+/**
+ * Polls the endpoints until one sees a leader for every range it hosts
+ * (the cluster serves); returns that endpoint. Bounded by `waitMs`.
+ */
+async function waitForLeaders(endpoints: readonly string[], waitMs: number): Promise<string> {
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     for (const e of endpoints) {
       const st = await httpJson(e, { method: 'GET', path: '/v1/status', timeoutMs: 500 }).catch(
         () => null,
       );
-      if (st?.status === 200 && (st.body as NodeStatus).role === 'leader') return e;
+      const ranges = st?.status === 200 ? (st.body as NodeStatus).ranges : [];
+      if (ranges.length > 0 && ranges.every((r) => r.leader !== 0)) return e;
     }
     await sleep(200);
   }
-  throw new Error(`no leader within ${waitMs} ms`);
+  throw new Error(`no leader for every range within ${waitMs} ms`);
 }
 
 async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
@@ -162,12 +186,18 @@ async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
   clearTimeout(timer);
 }
 
-async function devCommand(o: { dir: string; basePort: string }): Promise<void> {
+async function devCommand(o: {
+  dir: string;
+  basePort: string;
+  initialSplits: string;
+}): Promise<void> {
   const base = Number(o.basePort);
   if (!Number.isInteger(base) || base < 1 || base + 2003 > 65535) fail('bad --base-port');
   mkdirSync(o.dir, { recursive: true });
   const members = devMembers(base);
-  const children = [1, 2, 3].map((i) => spawnNode(i, o.dir, 'dev', members, base + 2000 + i));
+  const children = [1, 2, 3].map((i) =>
+    spawnNode(i, o.dir, 'dev', members, base + 2000 + i, o.initialSplits),
+  );
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -182,12 +212,13 @@ async function devCommand(o: { dir: string; basePort: string }): Promise<void> {
     });
   }
   const endpoints = [1, 2, 3].map((i) => `127.0.0.1:${base + 1000 + i}`);
-  const leader = await waitForLeader(endpoints, DEV_LEADER_WAIT_MS).catch((e: Error) => {
+  await waitForLeaders(endpoints, DEV_LEADER_WAIT_MS).catch((e: Error) => {
     stop();
     return fail(e.message);
   });
   writeFileSync(join(o.dir, 'endpoints'), endpoints.join(','));
-  process.stdout.write(`tessera dev: 3 nodes up, leader at ${leader}\n`);
+  const st = await collectStatus(endpoints);
+  process.stdout.write(`tessera dev: 3 nodes up, ${st.ranges.length} ranges\n`);
   for (const [i, e] of endpoints.entries()) {
     process.stdout.write(
       `  node ${i + 1}: http://${e}  grpc 127.0.0.1:${base + 2001 + i}  (pid ${children[i]!.pid}, log ${o.dir}/n${i + 1}.log)\n`,
@@ -297,27 +328,49 @@ interface ClusterStatus {
   members: { id: number; address: string; pid: number | null; up: boolean }[];
   ranges: {
     id: number;
+    kind: 'meta' | 'data';
     start: string;
     end: string | null;
     leader: number;
     term: number;
     commit: number;
     applied: number;
+    voters: readonly number[];
+    learners: readonly number[];
   }[];
 }
 
+async function statusOf(endpoint: string): Promise<NodeStatus | null> {
+  return httpJson(endpoint, { method: 'GET', path: '/v1/status', timeoutMs: STATUS_TIMEOUT_MS })
+    .then((r) => (r.status === 200 ? (r.body as NodeStatus) : null))
+    .catch(() => null);
+}
+
+/** Asks the endpoints, then every recorded member they did not cover. */
 async function collectStatus(endpoints: readonly string[]): Promise<ClusterStatus> {
-  const replies = await Promise.all(
-    endpoints.map((e) =>
-      httpJson(e, { method: 'GET', path: '/v1/status', timeoutMs: STATUS_TIMEOUT_MS })
-        .then((r) => (r.status === 200 ? (r.body as NodeStatus) : null))
-        .catch(() => null),
-    ),
-  );
-  const up = replies.filter((r): r is NodeStatus => r !== null);
-  const known = up[0]?.members ?? endpoints.map((e, i) => ({ id: i + 1, http: e, raft: '' }));
+  const first = await Promise.all(endpoints.map(statusOf));
+  const asked = new Set(endpoints);
+  const others = new Set<string>();
+  for (const st of first)
+    for (const m of st?.members ?? []) if (!asked.has(m.http)) others.add(m.http);
+  const rest = await Promise.all([...others].map(statusOf));
+  const up = [...first, ...rest].filter((r): r is NodeStatus => r !== null);
+  // The members as the most advanced meta replica records them.
+  const newest = [...up].sort((a, b) => b.applied - a.applied)[0];
+  const known = newest?.members ?? endpoints.map((e, i) => ({ id: i + 1, http: e, raft: '' }));
   const byId = new Map(up.map((s) => [s.id as number, s]));
-  const best = up.find((s) => s.role === 'leader') ?? up.sort((a, b) => b.term - a.term)[0];
+  // Each range as its leader reports it (else the replica with the highest term).
+  const best = new Map<number, RangeStatus>();
+  for (const st of up) {
+    for (const r of st.ranges) {
+      const b = best.get(r.id);
+      const better =
+        b === undefined ||
+        (r.role === 'leader' && b.role !== 'leader') ||
+        (r.role === b.role && (r.term > b.term || (r.term === b.term && r.commit > b.commit)));
+      if (better) best.set(r.id, r);
+    }
+  }
   return {
     members: known.map((m) => ({
       id: m.id,
@@ -325,20 +378,20 @@ async function collectStatus(endpoints: readonly string[]): Promise<ClusterStatu
       pid: byId.get(m.id)?.pid ?? null,
       up: byId.has(m.id),
     })),
-    ranges:
-      best === undefined
-        ? []
-        : [
-            {
-              id: 1,
-              start: '',
-              end: null,
-              leader: best.leader,
-              term: best.term,
-              commit: best.commit,
-              applied: best.applied,
-            },
-          ],
+    ranges: [...best.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((r) => ({
+        id: r.id,
+        kind: r.kind,
+        start: r.start,
+        end: r.end,
+        leader: r.leader,
+        term: r.term,
+        commit: r.commit,
+        applied: r.applied,
+        voters: r.voters,
+        learners: r.learners,
+      })),
   };
 }
 
@@ -352,10 +405,43 @@ async function statusCommand(o: { endpoints?: string; json?: boolean }): Promise
     process.stdout.write(`node ${m.id}  ${m.address}  ${m.up ? `up (pid ${m.pid})` : 'DOWN'}\n`);
   }
   for (const r of st.ranges) {
+    const span =
+      r.kind === 'meta'
+        ? 'meta'
+        : `[${JSON.stringify(r.start)}, ${r.end === null ? 'end' : JSON.stringify(r.end)})`;
     process.stdout.write(
-      `range ${r.id}  leader=${r.leader} term=${r.term} commit=${r.commit} applied=${r.applied}\n`,
+      `range ${r.id} ${span}  leader=${r.leader} term=${r.term} commit=${r.commit} applied=${r.applied} voters=${r.voters.join(',')}${r.learners.length > 0 ? ` learners=${r.learners.join(',')}` : ''}\n`,
     );
   }
+}
+
+/** `tessera member add ID --raft H:P --http H:P [--grpc-port P]`: the node must run with --join. */
+async function memberAddCommand(
+  id: string,
+  o: { endpoints?: string; raft?: string; http?: string; grpcPort?: string; json?: boolean },
+): Promise<void> {
+  if (o.raft === undefined || o.http === undefined)
+    fail('member add: --raft and --http are required');
+  const grpcPort = o.grpcPort === undefined ? undefined : Number(o.grpcPort);
+  const client = new TesseraClient({ endpoints: endpointsOf(o) });
+  const r = await client.addMember({
+    id: Number(id),
+    raft: o.raft,
+    http: o.http,
+    ...(grpcPort !== undefined ? { grpcPort } : {}),
+  });
+  if (o.json === true)
+    process.stdout.write(`${JSON.stringify({ added: r.id, ranges: r.ranges })}\n`);
+  else process.stdout.write(`member ${r.id} added: voter of ranges ${r.ranges.join(',')}\n`);
+}
+
+/** `tessera member remove ID`. */
+async function memberRemoveCommand(id: string, o: { endpoints?: string; json?: boolean }) {
+  const client = new TesseraClient({ endpoints: endpointsOf(o) });
+  const r = await client.removeMember(Number(id));
+  if (o.json === true)
+    process.stdout.write(`${JSON.stringify({ removed: r.id, ranges: r.ranges })}\n`);
+  else process.stdout.write(`member ${r.id} removed from ranges ${r.ranges.join(',')}\n`);
 }
 
 function fail(message: string): never {
@@ -373,6 +459,11 @@ function program(): Command {
     .option('--cluster <id>', 'cluster id')
     .option('--members <list>', 'ID=RAFTHOST:PORT/HTTPHOST:PORT,...')
     .option('--grpc-port <port>', 'also serve the gRPC API on this port (on the HTTP host)')
+    .option(
+      '--initial-splits <keys>',
+      'a new cluster splits its key space at these keys (comma-separated; all founders alike)',
+    )
+    .option('--join', 'join an existing cluster: wait for `tessera member add` instead of founding')
     .action(startCommand);
   p.command('dev')
     .description('run a local 3-node cluster as child processes')
@@ -382,6 +473,7 @@ function program(): Command {
       'raft ports P+1..P+3, http ports P+1001..P+1003, grpc ports P+2001..P+2003',
       '7000',
     )
+    .option('--initial-splits <keys>', 'split the key space at these keys (comma-separated)', 'm')
     .action(devCommand);
   const endpoints = '--endpoints <list>';
   const endpointsHelp = 'HOST:PORT,... (default: $TESSERA_ENDPOINTS)';
@@ -416,6 +508,22 @@ function program(): Command {
     .option(endpoints, endpointsHelp)
     .option('--json', 'print JSON')
     .action(statusCommand);
+  const member = p.command('member').description('add or remove cluster members');
+  member
+    .command('add')
+    .argument('<id>', 'the new member id')
+    .option('--raft <host:port>', 'its Raft peer address')
+    .option('--http <host:port>', 'its HTTP API address')
+    .option('--grpc-port <port>', 'its gRPC port, if it serves gRPC')
+    .option('--json', 'print JSON')
+    .option(endpoints, endpointsHelp)
+    .action(memberAddCommand);
+  member
+    .command('remove')
+    .argument('<id>', 'the member id')
+    .option('--json', 'print JSON')
+    .option(endpoints, endpointsHelp)
+    .action(memberRemoveCommand);
   return p;
 }
 

@@ -32,8 +32,10 @@ import {
   type AttemptFailure,
 } from './errors.ts';
 import { LeaderRouter } from './leader-router.ts';
+import { RangeCache, type ClientRange } from './range-cache.ts';
 import {
   checkCallOptions,
+  normalizeEndpoint,
   randomClientId,
   resolveOptions,
   type CallOptions,
@@ -66,6 +68,10 @@ interface ApiRequest {
   readonly write: boolean;
   /** Sent with every attempt of a write. */
   readonly session?: WriteSession;
+  /** Route to the leader of the range holding this key. */
+  readonly routeKey?: string;
+  /** Route to the leader of this range. */
+  readonly range?: number;
 }
 
 type AttemptResult =
@@ -75,10 +81,50 @@ type AttemptResult =
 /** Consecutive NOT_LEADER hints followed at once, before backing off again. */
 const HINTS_WITHOUT_BACKOFF_MAX = 1;
 
+/** How long a failed load of the range map keeps the client from asking again, in ms. */
+const RANGES_RELOAD_MS = 1_000;
+/** Timeout of one attempt to load the range map, in ms. */
+const RANGES_LOAD_TIMEOUT_MS = 2_000;
+/** Pages one {@link TesseraClient.scan} call reads at most (each from one range). */
+const SCAN_PAGES_MAX = 10_000;
+
+/** The meta range's id: members are recorded there. */
+const META_RANGE_ID = 1;
+/** Default bound of {@link TesseraClient.addMember} and removeMember, in ms (a snapshot may take a while). */
+export const MEMBER_CHANGE_DEADLINE_MS = 120_000;
+
+/** A node to add to the cluster, running with `--join`. */
+export interface NewMember {
+  readonly id: number;
+  /** `host:port` of its Raft peer transport. */
+  readonly raft: string;
+  /** `host:port` of its HTTP API. */
+  readonly http: string;
+  readonly grpcPort?: number;
+}
+
+/** What a membership change did: the ranges it went through, in order. */
+export interface MemberChange {
+  readonly id: number;
+  readonly ranges: readonly number[];
+}
+
+/** One page of a scan: pairs in key order and where to continue (null: the end). */
+export interface ScanPage {
+  readonly pairs: readonly { readonly key: string; readonly value: string }[];
+  readonly next: string | null;
+}
+
 export class TesseraClient {
   private readonly options: ResolvedOptions;
+  /** Requests that name no range (status, the range map itself). */
   private readonly router: LeaderRouter;
+  /** One leader cache per range id. */
+  private readonly routers = new Map<number, LeaderRouter>();
   private readonly sessions: SessionPool;
+  private rangeCache: RangeCache | null = null;
+  private rangesLoading: Promise<void> | null = null;
+  private rangesFailedAt = -Infinity;
 
   /** Throws INVALID_ARGUMENT for out-of-domain options (see {@link ClientOptions}). */
   constructor(options: ClientOptions) {
@@ -97,9 +143,157 @@ export class TesseraClient {
     return this.options.clientId;
   }
 
-  /** The node the client believes leads (`http://host:port`), or null. */
-  get leaderEndpoint(): string | null {
-    return this.router.cachedLeader;
+  /**
+   * The node the client believes leads (`http://host:port`), or null: of
+   * the range holding `key` when given, else of the requests that name no range.
+   */
+  leaderEndpoint(key?: string): string | null {
+    if (key === undefined) return this.router.cachedLeader;
+    const r = this.rangeCache?.lookup(key);
+    return r === undefined ? null : (this.routers.get(r.id)?.cachedLeader ?? null);
+  }
+
+  /**
+   * One page of the keys in `[start, end)` in byte order (end null: to the
+   * end), at most `limit` pairs. A page never spans ranges; this method
+   * reads page after page, following `next` across ranges, until it has
+   * `limit` pairs or reaches `end`. Linearizable per page unless asked otherwise.
+   */
+  async scan(
+    start: string,
+    end: string | null,
+    limit: number,
+    opts: GetOptions = {},
+  ): Promise<ScanPage> {
+    if (!Number.isInteger(limit) || limit < 1) throw invalid('limit must be a positive integer');
+    const consistency = opts.consistency ?? 'linearizable';
+    const pairs: { key: string; value: string }[] = [];
+    let from: string | null = start;
+    for (let i = 0; i < SCAN_PAGES_MAX && from !== null && pairs.length < limit; i++) {
+      const q = new URLSearchParams({
+        start: from,
+        limit: String(Math.min(1000, limit - pairs.length)),
+      });
+      if (end !== null) q.set('end', end);
+      if (consistency === 'serializable') q.set('consistency', 'serializable');
+      const body = (await this.send(
+        { method: 'GET', path: `/v1/kv?${q}`, write: false, routeKey: from },
+        opts,
+      )) as { pairs?: unknown; next?: unknown } | null;
+      if (!Array.isArray(body?.pairs) || !isStringOrNull(body.next)) throw malformed('scan');
+      pairs.push(...(body.pairs as { key: string; value: string }[]));
+      from = body.next;
+    }
+    return { pairs, next: from };
+  }
+
+  /**
+   * Adds a member to the cluster: records it in the meta range, then, range
+   * by range (the meta range first), adds it as a learner, waits until it
+   * has caught up (by snapshot) and promotes it to voter. The node must be
+   * running with `--join` at the given addresses. Every step is idempotent:
+   * after a failure, calling again finishes the job. Bounded by
+   * `opts.deadlineMs` (default {@link MEMBER_CHANGE_DEADLINE_MS}).
+   */
+  async addMember(m: NewMember, opts: CallOptions = {}): Promise<MemberChange> {
+    checkMemberId(m.id);
+    const deadline = performance.now() + (opts.deadlineMs ?? MEMBER_CHANGE_DEADLINE_MS);
+    const callOpts = withoutDeadline(opts);
+    const body = {
+      raft: m.raft,
+      http: m.http,
+      ...(m.grpcPort !== undefined ? { grpcPort: m.grpcPort } : {}),
+    };
+    await this.untilDeadline(deadline, callOpts, (o) =>
+      this.send(
+        { method: 'PUT', path: `/v1/members/${m.id}`, body, write: false, range: META_RANGE_ID },
+        o,
+      ),
+    );
+    const ranges = [META_RANGE_ID, ...(await this.ranges(callOpts)).map((r) => r.id)];
+    for (const range of ranges) {
+      for (const change of ['add-learner', 'promote'] as const) {
+        await this.untilDeadline(deadline, callOpts, (o) =>
+          this.changeReplicas(range, change, m.id, o),
+        );
+      }
+    }
+    return { id: m.id, ranges };
+  }
+
+  /**
+   * Removes a member: from every data range, then from the meta range, then
+   * its record. A range led by the removed node elects another leader.
+   * Idempotent and bounded like {@link addMember}.
+   */
+  async removeMember(id: number, opts: CallOptions = {}): Promise<MemberChange> {
+    checkMemberId(id);
+    const deadline = performance.now() + (opts.deadlineMs ?? MEMBER_CHANGE_DEADLINE_MS);
+    const callOpts = withoutDeadline(opts);
+    const ranges = [...(await this.ranges(callOpts)).map((r) => r.id), META_RANGE_ID];
+    for (const range of ranges) {
+      await this.untilDeadline(deadline, callOpts, (o) =>
+        this.changeReplicas(range, 'remove', id, o),
+      );
+    }
+    await this.untilDeadline(deadline, callOpts, (o) =>
+      this.send(
+        { method: 'DELETE', path: `/v1/members/${id}`, write: false, range: META_RANGE_ID },
+        o,
+      ),
+    );
+    return { id, ranges };
+  }
+
+  /** One replica-set change at the range's leader; resolves once applied. */
+  private async changeReplicas(
+    range: number,
+    change: 'add-learner' | 'promote' | 'remove',
+    node: number,
+    opts: CallOptions,
+  ): Promise<void> {
+    // Idempotent on the server (a change already made answers changed: false): retried freely.
+    await this.send(
+      {
+        method: 'POST',
+        path: `/v1/ranges/${range}/replicas`,
+        body: { change, node },
+        write: false,
+        range,
+      },
+      opts,
+    );
+  }
+
+  /** Repeats `step` while it fails with a retryable error, until `deadline` (performance.now() ms). */
+  private async untilDeadline<T>(
+    deadline: number,
+    opts: CallOptions,
+    step: (o: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    for (let round = 1; ; round++) {
+      const remainingMs = deadline - performance.now();
+      try {
+        return await step({
+          ...opts,
+          deadlineMs: Math.max(1, Math.min(remainingMs, this.options.deadlineMs)),
+        });
+      } catch (e) {
+        const retry = e instanceof TesseraError && e.retryable === 'yes';
+        if (!retry || deadline - performance.now() <= 0 || opts.signal?.aborted) throw e;
+        const delayMs = backoffDelayMs(round, this.options.backoff, Math.random);
+        await sleepMs(Math.max(0, Math.min(delayMs, deadline - performance.now())), opts.signal);
+      }
+    }
+  }
+
+  /** The data ranges as a node knows them (refreshes the client's range map). */
+  async ranges(opts: CallOptions = {}): Promise<readonly ClientRange[]> {
+    const body = await this.send({ method: 'GET', path: '/v1/ranges', write: false }, opts);
+    const cache = RangeCache.fromBody(body);
+    if (cache === null) throw malformed('ranges');
+    this.useRanges(cache);
+    return cache.ranges;
   }
 
   /** Sets `key` to `value`; resolves once the write is applied (committed by a quorum). */
@@ -141,7 +335,10 @@ export class TesseraClient {
       throw invalid('consistency must be "linearizable" or "serializable"');
     }
     const query = consistency === 'serializable' ? '?consistency=serializable' : '';
-    const body = await this.send({ method: 'GET', path: kvPath(key) + query, write: false }, opts);
+    const body = await this.send(
+      { method: 'GET', path: kvPath(key) + query, write: false, routeKey: key },
+      opts,
+    );
     const value = (body as { value?: unknown } | null)?.value;
     if (!isStringOrNull(value)) throw malformed('get');
     return value;
@@ -167,15 +364,23 @@ export class TesseraClient {
   async writeWithSeq(op: KvWrite, session: WriteSession, opts: CallOptions = {}): Promise<boolean> {
     const req: ApiRequest =
       op.op === 'put'
-        ? { method: 'PUT', path: kvPath(op.key), body: { value: op.value }, write: true, session }
+        ? {
+            method: 'PUT',
+            path: kvPath(op.key),
+            body: { value: op.value },
+            write: true,
+            session,
+            routeKey: op.key,
+          }
         : op.op === 'delete'
-          ? { method: 'DELETE', path: kvPath(op.key), write: true, session }
+          ? { method: 'DELETE', path: kvPath(op.key), write: true, session, routeKey: op.key }
           : {
               method: 'POST',
               path: `${kvPath(op.key)}/cas`,
               body: { expect: op.expect, value: op.value },
               write: true,
               session,
+              routeKey: op.key,
             };
     const body = (await this.send(req, opts)) as { ok?: unknown; swapped?: unknown } | null;
     if (op.op === 'cas') {
@@ -225,14 +430,16 @@ export class TesseraClient {
     let anyMaybeApplied = false;
     let backoffs = 0;
     let hintsInARow = 0;
+    const router = await this.routerFor(req, signal);
+    if (signal?.aborted) throw abortReason(signal);
     for (let attempt = 1; attempt <= this.options.attemptsMax; attempt++) {
       // The first attempt always goes out, however little time is left.
       const remainingMs = Math.max(1, deadline - performance.now());
       if (attempt > 1 && deadline - performance.now() <= 0) break;
-      const endpoint = this.router.target();
+      const endpoint = router.target();
       const r = await this.attempt(endpoint, req, Math.min(attemptTimeoutMs, remainingMs), signal);
       if (r.ok) {
-        if (req.write) this.router.succeeded(endpoint);
+        if (req.write) router.succeeded(endpoint);
         return r.body;
       }
       last = r.failure;
@@ -240,13 +447,13 @@ export class TesseraClient {
       if (!mayRetry(last.error, idempotent)) throw last.error;
       if (attempt === this.options.attemptsMax) break;
       const hint = last.error.code === 'NOT_LEADER' ? last.leaderHint : null;
-      if (hint !== null && this.router.follow(hint, endpoint)) {
+      if (hint !== null && router.follow(hint, endpoint)) {
         hintsInARow += 1;
         if (hintsInARow <= HINTS_WITHOUT_BACKOFF_MAX) continue;
       } else {
         hintsInARow = 0;
         // A full leader keeps its place; anything else moves on to the next node.
-        if (last.error.code !== 'RESOURCE_EXHAUSTED') this.router.failed(endpoint);
+        if (last.error.code !== 'RESOURCE_EXHAUSTED') router.failed(endpoint);
       }
       backoffs += 1;
       const delayMs = backoffDelayMs(backoffs, this.options.backoff, Math.random);
@@ -254,6 +461,57 @@ export class TesseraClient {
     }
     assert(last !== undefined, 'the retry loop made no attempt');
     throw req.write ? finalWriteError(last, anyMaybeApplied) : last.error;
+  }
+
+  /**
+   * The leader cache a request goes through: its range's (loading the range
+   * map first if the client has none), else the one for requests that name no range.
+   */
+  private async routerFor(req: ApiRequest, signal: AbortSignal | undefined): Promise<LeaderRouter> {
+    let range = req.range;
+    if (range === undefined && req.routeKey !== undefined) {
+      if (this.rangeCache === null) await untilAborted(this.loadRanges(), signal);
+      range = this.rangeCache?.lookup(req.routeKey)?.id;
+    }
+    if (range === undefined) return this.router;
+    let router = this.routers.get(range);
+    if (router === undefined) {
+      router = new LeaderRouter(this.options.endpoints);
+      this.routers.set(range, router);
+    }
+    return router;
+  }
+
+  /** Loads the range map once at a time; a failure leaves the client routing without it. */
+  private async loadRanges(): Promise<void> {
+    if (performance.now() - this.rangesFailedAt < RANGES_RELOAD_MS) return;
+    this.rangesLoading ??= this.send(
+      { method: 'GET', path: '/v1/ranges', write: false },
+      { timeoutMs: RANGES_LOAD_TIMEOUT_MS, deadlineMs: RANGES_LOAD_TIMEOUT_MS },
+    )
+      .then((body) => {
+        const cache = RangeCache.fromBody(body);
+        if (cache === null || cache.ranges.length === 0) this.rangesFailedAt = performance.now();
+        else this.useRanges(cache);
+      })
+      .catch(() => {
+        this.rangesFailedAt = performance.now();
+      })
+      .finally(() => {
+        this.rangesLoading = null;
+      });
+    await this.rangesLoading;
+  }
+
+  private useRanges(cache: RangeCache): void {
+    this.rangeCache = cache;
+    for (const r of cache.ranges) {
+      if (r.leaderHttp !== null && !this.routers.has(r.id)) {
+        const router = new LeaderRouter(this.options.endpoints);
+        router.succeeded(normalizeEndpoint(r.leaderHttp));
+        this.routers.set(r.id, router);
+      }
+    }
   }
 
   /** One HTTP request to `endpoint` with deadline `timeoutMs`; throws only on abort. */
@@ -316,10 +574,39 @@ function checkKey(key: string): void {
     throw invalid('the key must be a non-empty string');
 }
 
+function checkMemberId(id: number): void {
+  if (!Number.isInteger(id) || id < 1 || id > 2 ** 31 - 1) {
+    throw invalid('a member id must be an integer from 1 to 2147483647');
+  }
+}
+
 function invalid(message: string): TesseraError {
   return new TesseraError('INVALID_ARGUMENT', message);
 }
 
 function malformed(what: string): TesseraError {
   return new TesseraError('INTERNAL', `malformed ${what} response from the server`);
+}
+
+/** Waits for `p`, or rejects with the signal's reason as soon as it aborts. */
+async function untilAborted(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return p;
+  if (signal.aborted) throw abortReason(signal);
+  let onAbort = (): void => {};
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(abortReason(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([p, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** `opts` without its deadline: each step of a long operation gets its own. */
+function withoutDeadline(opts: CallOptions): CallOptions {
+  const copy = { ...opts };
+  delete copy.deadlineMs;
+  return copy;
 }

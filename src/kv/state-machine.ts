@@ -233,3 +233,14 @@ export class KvStateMachine {
     this.engine.importSnapshot(this.range, chunks);
   }
 }
+
+/**
+ * The state-engine pairs that hold `pairs` as key-value data of a range:
+ * how a new cluster writes a range's initial content (the meta range's)
+ * in the same commit as its bootstrap position.
+ */
+export function initialDataPuts(
+  pairs: ReadonlyArray<readonly [key: string, value: string]>,
+): [Uint8Array, Uint8Array][] {
+  return pairs.map(([k, v]) => [dataKey(k), encoder.encode(v)]);
+}

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TransportStats } from '../transport/tcp-transport.ts';
-import type { NodeStatus } from '../api/http-api.ts';
+import type { NodeStatus, RangeStatus } from '../api/http-api.ts';
 
 /** What the metrics read at scrape time. */
 export interface MetricsSource {
@@ -20,23 +20,34 @@ export class NodeMetrics {
 
   constructor(source: MetricsSource) {
     const r = this.registry;
-    const fromStatus = (name: string, help: string, pick: (s: NodeStatus) => number): void => {
+    // Raft figures per hosted range, labelled with the range id.
+    const perRange = (name: string, help: string, pick: (s: RangeStatus) => number): void => {
       new Gauge({
         name,
         help,
+        labelNames: ['range'],
         registers: [r],
         collect() {
-          this.set(pick(source.status()));
+          this.reset();
+          for (const rs of source.status().ranges) this.set({ range: String(rs.id) }, pick(rs));
         },
       });
     };
-    fromStatus('tessera_raft_term', 'Current Raft term.', (s) => s.term);
-    fromStatus('tessera_raft_commit_index', 'Highest log index known committed.', (s) => s.commit);
-    fromStatus('tessera_raft_applied_index', 'Highest log index applied.', (s) => s.applied);
-    fromStatus('tessera_raft_last_index', 'Last index of the Raft log.', (s) => s.lastIndex);
-    fromStatus('tessera_raft_is_leader', '1 if this node leads its range.', (s) =>
+    perRange('tessera_raft_term', 'Current Raft term of the range.', (s) => s.term);
+    perRange('tessera_raft_commit_index', 'Highest log index known committed.', (s) => s.commit);
+    perRange('tessera_raft_applied_index', 'Highest log index applied.', (s) => s.applied);
+    perRange('tessera_raft_last_index', "Last index of the range's Raft log.", (s) => s.lastIndex);
+    perRange('tessera_raft_is_leader', '1 if this node leads the range.', (s) =>
       s.role === 'leader' ? 1 : 0,
     );
+    new Gauge({
+      name: 'tessera_ranges_hosted',
+      help: 'Ranges this node hosts a replica of.',
+      registers: [r],
+      collect() {
+        this.set(source.status().ranges.length);
+      },
+    });
     const fromTransport = (
       name: string,
       help: string,

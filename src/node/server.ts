@@ -1,15 +1,26 @@
 /**
- * One Tessera node process of a static cluster: it hosts range 1 (the whole
- * key space) as one Raft group whose voters are all members. It owns the
- * real I/O around the shared replica driver: the log engine and the LMDB
- * state engine on disk, the TCP peer transport, a 10 ms tick timer and the
- * HTTP API (http-api.ts), which reaches the replica through the
- * {@link KvService} methods below.
+ * One Tessera node process (multi-Raft). It hosts a replica of the meta
+ * range (range 1: members and range descriptors, see server/meta.ts) and of
+ * every data range; each range is its own Raft group. It owns the real I/O
+ * around the shared replica driver: one log engine and one LMDB state
+ * engine on disk for all ranges, the TCP peer transport (messages tagged
+ * with their range), a 10 ms tick timer and the client APIs (http-api.ts,
+ * grpc-server.ts), which reach the ranges through the {@link KvService}
+ * methods below: a key's range is looked up in the meta range's
+ * descriptors.
  *
  * Durability and group commit: every Ready's log writes are synced before
  * its messages go out and its committed entries apply (replica.ts). Work
- * that arrives together (HTTP requests, peer messages) schedules one pump
- * with setImmediate, so its entries share a single fsync.
+ * that arrives together (client requests, peer messages, for any ranges)
+ * schedules one pump with setImmediate, which stages the Readies of all
+ * ranges and syncs them with a single fsync.
+ *
+ * Membership: a founder bootstraps every range with all founders as voters.
+ * A node started with `join` hosts nothing until a range's leader reaches
+ * it; it then creates an empty replica that catches up by snapshot. The
+ * steps of adding and removing a member (record it in the meta range,
+ * learner, promote; or remove from every range) are driven by the client
+ * (client/members.ts) through {@link changeReplicas} and the member records.
  *
  * Failure: an I/O error of the storage (a failed fsync) is thrown from the
  * pump and crashes the process: after it nothing is known about what is
@@ -18,35 +29,56 @@
 import { randomInt } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { assertNever } from '../core/assert.ts';
 import { TesseraError } from '../core/errors.ts';
 import type { NodeId, RangeId } from '../core/ids.ts';
-import { NO_NODE, rangeId } from '../core/ids.ts';
+import { NO_NODE } from '../core/ids.ts';
 import { SeededRng } from '../core/rng.ts';
 import type { KvCommand, KvResult } from '../kv/command.ts';
 import { encodeCommand } from '../kv/command.ts';
-import type { ApplyOutcome } from '../kv/state-machine.ts';
+import type { ApplyOutcome, KvPage, KvStateMachine } from '../kv/state-machine.ts';
+import { SESSIONLESS } from '../kv/state-machine.ts';
 import { DEFAULT_RAFT_CONFIG } from '../raft/raft.ts';
-import type { Entry, Message } from '../raft/types.ts';
+import type { ConfChangeStep, Entry, Message, Ready } from '../raft/types.ts';
 import { Replica } from '../server/replica.ts';
+import {
+  META_RANGE,
+  MEMBER_KEYS,
+  RANGE_KEYS,
+  RangeMap,
+  decodeDescriptor,
+  decodeMember,
+  encodeMember,
+  initialDescriptors,
+  initialMetaPairs,
+  memberKey,
+  type MemberRecord,
+} from '../server/meta.ts';
 import { startGrpcServer, type GrpcServerHandle } from '../api/grpc-server.ts';
+import {
+  buildHttpApi,
+  type KvService,
+  type NodeStatus,
+  type RangeInfo,
+  type RangeStatus,
+  type ReplicaChange,
+  type WriteOp,
+} from '../api/http-api.ts';
 import { LmdbStateEngine } from '../storage/engine/lmdb-state-engine.ts';
 import { LogEngine } from '../storage/wal/log-engine.ts';
 import { TcpTransport, type PeerAddress } from '../transport/tcp-transport.ts';
 import { NodeFileSystem } from './fs.ts';
-import { buildHttpApi, type KvService, type NodeStatus, type WriteOp } from '../api/http-api.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { NodeMetrics } from './metrics.ts';
-import type { KvPage, KvStateMachine } from '../kv/state-machine.ts';
-import { SESSIONLESS } from '../kv/state-machine.ts';
 
-/** The one range every node hosts: the whole key space. */
-export const RANGE: RangeId = rangeId(1);
 /** Raft tick period, in milliseconds (election timeout = 10..20 ticks). */
 export const TICK_MS = 10;
-/** Client requests in flight on one node; beyond this new ones get RESOURCE_EXHAUSTED. */
+/** Client requests in flight on one node, all ranges together; beyond this new ones get RESOURCE_EXHAUSTED. */
 export const PENDING_REQUESTS_MAX = 1024;
 /** How long a write or linearizable read waits before TIMEOUT / OUTCOME_UNKNOWN, in ms. */
 export const REQUEST_DEADLINE_MS = 5_000;
+/** Ranges one node hosts at most; a message for a further range is dropped. */
+export const RANGES_PER_NODE_MAX = 10_000;
 /** Applied entries between two log compactions. */
 const SNAPSHOT_EVERY_ENTRIES = 1000;
 /** Requests without a session are matched to their answers by a random number below this. */
@@ -68,32 +100,60 @@ export interface TesseraServerOptions {
   readonly dir: string;
   /** Peers must present the same cluster id (transport handshake). */
   readonly clusterId: string;
-  /** Every voter of the static cluster, this node included. */
+  /**
+   * Founders: every founding member, this node included (all founders must
+   * be given the same list). Joining nodes (`join`): where the current
+   * members listen, this node included; the meta range takes over once
+   * this node has it.
+   */
   readonly members: ReadonlyMap<NodeId, MemberAddress>;
+  /**
+   * Split points of a new cluster's key space: the data ranges are
+   * `["", s1)`, `[s1, s2)`, ... `[sN, end)`. Every founder must be given the
+   * same list (as with `members`); ignored after the first start.
+   */
+  readonly initialSplits?: readonly string[];
+  /**
+   * Join an existing cluster instead of founding one: start with no ranges
+   * and wait for the members to add this node (`tessera member add`).
+   */
+  readonly join?: boolean;
   /** Defaults to a pino logger on stderr. */
   readonly logger?: Logger;
   /** When set, also serve the gRPC API (src/api/grpc-server.ts) on httpHost:grpcPort. */
   readonly grpcPort?: number;
 }
 
-/** A running node: storage, replica, transport, timers and HTTP, owned together. */
+/** One hosted range: its replica and the client requests waiting on it. */
+interface Hosted {
+  readonly range: RangeId;
+  readonly replica: Replica;
+  readonly pending: PendingRequests;
+}
+
+/** A running node: storage, transport, timers and APIs, owned together. */
 interface Running {
   readonly log: LogEngine;
   readonly state: LmdbStateEngine;
-  readonly replica: Replica;
   readonly transport: TcpTransport;
   readonly http: FastifyInstance;
   readonly grpc: GrpcServerHandle | null;
   readonly ticker: NodeJS.Timeout;
 }
 
-/** One node process hosting range 1 of a static cluster. */
+/** One node process: hosts a replica of the meta range and of every data range. */
 export class TesseraServer implements KvService {
   private readonly logger: Logger;
-  private readonly pending = new PendingRequests(PENDING_REQUESTS_MAX, REQUEST_DEADLINE_MS);
   /** Distinguishes this process's read contexts from an earlier life's. */
   private readonly bootNonce = randomInt(0, 2 ** 32);
   private readCounter = 0;
+  private readonly hosted = new Map<RangeId, Hosted>();
+  /** The data ranges, from the meta range's descriptors. */
+  private rangeMap = new RangeMap([]);
+  /** The members, from the meta range once it has any (else the configured list). */
+  private members = new Map<NodeId, MemberRecord>();
+  private metaChanged = false;
+  private storage: { log: LogEngine; state: LmdbStateEngine } | null = null;
   private running: Running | null = null;
   private stopped = false;
   private pumpScheduled = false;
@@ -107,34 +167,33 @@ export class TesseraServer implements KvService {
       throw new TesseraError('INVALID_ARGUMENT', `node ${options.id} is not a cluster member`);
     }
     this.logger = options.logger ?? pino({ name: `tessera-${options.id}` }, pino.destination(2));
+    for (const [id, m] of options.members) this.members.set(id, recordOf(id, m));
   }
 
   /**
-   * Opens (bootstrapping on first start) the storage, recovers the replica,
-   * then listens for peers and HTTP clients. Resolves once both listen.
+   * Opens (bootstrapping a founder on first start) the storage, recovers the
+   * hosted replicas, then listens for peers and clients. Resolves once all listen.
    */
   async start(): Promise<void> {
-    const { id, dir, members } = this.options;
+    const { id, dir } = this.options;
     const fs = new NodeFileSystem();
     fs.mkdirp(dir);
     const log = LogEngine.open(fs, `${dir}/wal`);
     const state = LmdbStateEngine.open(`${dir}/state`);
-    if (state.applied(RANGE) === null) {
-      Replica.bootstrap(
-        log,
-        state,
-        RANGE,
-        [...members.keys()].sort((a, b) => a - b),
-      );
+    this.storage = { log, state };
+    if (state.applied(META_RANGE) === null && this.options.join !== true) this.bootstrap();
+    if (state.applied(META_RANGE) !== null) {
+      this.host(META_RANGE);
+      this.refreshMeta();
+      for (const r of this.rangeMap.ranges) this.host(r.id);
     }
-    const replica = this.recover(log, state);
-    const self = members.get(id)!;
+    const self = this.options.members.get(id)!;
     const transport = new TcpTransport({
       nodeId: id,
       clusterId: this.options.clusterId,
       onMessage: (range, msg) => this.onPeerMessage(range, msg),
       logger: this.logger,
-      addresses: peerAddresses(members),
+      addresses: this.peerAddresses(),
     });
     await transport.listen(self.raftHost, self.raftPort);
     const http = buildHttpApi(this, this.metrics);
@@ -145,19 +204,27 @@ export class TesseraServer implements KvService {
         ? null
         : await startGrpcServer(this, self.httpHost, grpcPort, { logger: this.logger });
     const ticker = setInterval(() => this.tick(), TICK_MS);
-    this.running = { log, state, replica, transport, http, grpc, ticker };
-    this.logger.info({ id, dir, applied: state.applied(RANGE)?.index ?? 0 }, 'node started');
+    this.running = { log, state, transport, http, grpc, ticker };
+    this.logger.info(
+      { id, dir, ranges: [...this.hosted.keys()], join: this.options.join === true },
+      'node started',
+    );
     this.pump();
   }
 
-  /** Stops timers, HTTP and the transport, fails requests in flight, closes storage. Idempotent. */
+  /** Stops timers, APIs and the transport, fails requests in flight, closes storage. Idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     const r = this.running;
-    if (r === null) return;
+    if (r === null) {
+      this.storage?.log.close();
+      this.storage?.state.close();
+      return;
+    }
     clearInterval(r.ticker);
-    this.pending.rejectAll(new TesseraError('UNAVAILABLE', 'the node is stopping'));
+    const stopping = new TesseraError('UNAVAILABLE', 'the node is stopping');
+    for (const h of this.hosted.values()) h.pending.rejectAll(stopping);
     await r.grpc?.close();
     await r.http.close();
     await r.transport.close();
@@ -168,25 +235,19 @@ export class TesseraServer implements KvService {
 
   /** {@inheritDoc KvService.write} */
   async write(op: WriteOp, session: { client: number; seq: number } | null): Promise<KvResult> {
-    const replica = this.live();
-    this.pending.checkCapacity();
-    // Without a session the command is applied without exactly-once bookkeeping;
-    // the random number only matches the answer to this request.
-    const s = session ?? { client: SESSIONLESS, seq: randomInt(1, SERVER_SESSION_MAX) };
-    const cmd: KvCommand = { ...op, client: s.client, seq: s.seq };
-    const r = replica.raft.propose(encodeCommand(cmd));
-    if (!r.ok) throw this.refusal(r.code, r.leaderHint);
-    const done = this.pending.addWrite(`${s.client}:${s.seq}`, r.index, r.term);
-    this.schedulePump();
-    return done;
+    return this.writeTo(this.rangeOf(op.key), op, session);
   }
 
   /** {@inheritDoc KvService.read} */
   async read(key: string, linearizable: boolean): Promise<string | null> {
-    return this.readState(linearizable, (sm) => sm.get(key));
+    return this.readState(this.rangeOf(key), linearizable, (sm) => sm.get(key));
   }
 
-  /** {@inheritDoc KvService.scan} */
+  /**
+   * {@inheritDoc KvService.scan}
+   * One page comes from one range: at a range's end the page stops early
+   * and `next` is the next range's start, so clients continue there.
+   */
   async scan(
     start: string,
     end: string | null,
@@ -194,54 +255,226 @@ export class TesseraServer implements KvService {
     bytesMax: number,
     linearizable: boolean,
   ): Promise<KvPage> {
-    return this.readState(linearizable, (sm) => sm.scan(start, end, limit, bytesMax));
-  }
-
-  /** Runs `serve` on the state: now (serializable) or once a ReadIndex round confirms it. */
-  private async readState<T>(linearizable: boolean, serve: (sm: KvStateMachine) => T): Promise<T> {
-    const replica = this.live();
-    if (!linearizable) return serve(replica.sm);
-    this.pending.checkCapacity();
-    const context = `${this.options.id}.${this.bootNonce}.${++this.readCounter}`;
-    const r = replica.raft.readIndex(context);
-    if (!r.ok) throw this.refusal(r.code, 'leaderHint' in r ? r.leaderHint : NO_NODE);
-    const done = this.pending.addRead(context, () => serve(this.live().sm));
-    this.schedulePump();
-    return done;
+    const h = this.rangeOf(start);
+    const d = this.rangeMap.byId(h.range)!;
+    const stopsEarly = d.end !== null && (end === null || compareKeys(d.end, end) < 0);
+    const until = stopsEarly ? d.end : end;
+    const page = await this.readState(h, linearizable, (sm) =>
+      sm.scan(start, until, limit, bytesMax),
+    );
+    return page.next === null && stopsEarly ? { pairs: page.pairs, next: d.end } : page;
   }
 
   /** {@inheritDoc KvService.status} */
   status(): NodeStatus {
-    const st = this.live().raft.status();
+    const meta = this.hosted.get(META_RANGE)?.replica.raft.status();
     return {
       id: this.options.id,
       pid: process.pid,
-      role: st.role,
-      term: st.term,
-      leader: st.leader,
-      commit: st.commit,
-      applied: st.applied,
-      lastIndex: st.lastIndex,
-      members: [...this.options.members].map(([id, m]) => ({
-        id,
-        raft: `${m.raftHost}:${m.raftPort}`,
-        http: `${m.httpHost}:${m.httpPort}`,
-      })),
+      role: meta?.role ?? 'follower',
+      term: meta?.term ?? 0,
+      leader: meta?.leader ?? NO_NODE,
+      commit: meta?.commit ?? 0,
+      applied: meta?.applied ?? 0,
+      lastIndex: meta?.lastIndex ?? 0,
+      members: [...this.members.values()]
+        .sort((a, b) => a.id - b.id)
+        .map((m) => ({
+          id: m.id,
+          raft: m.raft,
+          http: m.http,
+          ...(m.grpcPort !== undefined ? { grpcPort: m.grpcPort } : {}),
+        })),
+      ranges: [...this.hosted.values()]
+        .sort((a, b) => a.range - b.range)
+        .map((h) => this.rangeStatus(h)),
     };
+  }
+
+  /** {@inheritDoc KvService.ranges} */
+  ranges(): RangeInfo[] {
+    return this.rangeMap.ranges.map((d) => {
+      const leader = this.hosted.get(d.id)?.replica.raft.status().leader ?? NO_NODE;
+      return { ...d, leader, leaderHttp: this.httpAddressOf(leader) };
+    });
   }
 
   /** {@inheritDoc KvService.httpAddressOf} */
   httpAddressOf(id: NodeId): string | null {
-    const m = this.options.members.get(id);
-    return m === undefined ? null : `${m.httpHost}:${m.httpPort}`;
+    return this.members.get(id)?.http ?? null;
   }
 
-  private recover(log: LogEngine, state: LmdbStateEngine): Replica {
-    return Replica.recover(
+  /** {@inheritDoc KvService.putMember} */
+  async putMember(m: MemberRecord, session: { client: number; seq: number } | null): Promise<void> {
+    const op: WriteOp = { op: 'put', key: memberKey(m.id), value: encodeMember(m), expect: null };
+    await this.writeTo(this.hostedOrFail(META_RANGE), op, session);
+  }
+
+  /** {@inheritDoc KvService.deleteMember} */
+  async deleteMember(id: NodeId, session: { client: number; seq: number } | null): Promise<void> {
+    const op: WriteOp = { op: 'delete', key: memberKey(id), value: null, expect: null };
+    await this.writeTo(this.hostedOrFail(META_RANGE), op, session);
+  }
+
+  /** {@inheritDoc KvService.changeReplicas} */
+  async changeReplicas(range: RangeId, change: ReplicaChange, node: NodeId): Promise<boolean> {
+    const h = this.hostedOrFail(range);
+    const raft = h.replica.raft;
+    const st = raft.status();
+    if (st.role !== 'leader') {
+      throw new TesseraError('NOT_LEADER', undefined, { leaderHint: st.leader, range });
+    }
+    const { voters, votersOutgoing, learners } = st.conf;
+    const voter = voters.includes(node);
+    const learner = learners.includes(node);
+    let step: ConfChangeStep;
+    switch (change) {
+      case 'add-learner':
+        if (voter || learner) return false;
+        step = { type: 'add-learner', node };
+        break;
+      case 'promote': {
+        if (voter) return false;
+        if (!learner) {
+          throw new TesseraError(
+            'INVALID_ARGUMENT',
+            `node ${node} is not a learner of range ${range}`,
+          );
+        }
+        const match = raft.progressOf(node)?.match ?? 0;
+        if (match < raft.log.committed) {
+          throw new TesseraError(
+            'UNAVAILABLE',
+            `node ${node} has not caught up on range ${range} (match ${match}, commit ${raft.log.committed})`,
+          );
+        }
+        step = { type: 'add-voter', node };
+        break;
+      }
+      case 'remove':
+        if (!voter && !learner && !votersOutgoing.includes(node)) return false;
+        step = { type: 'remove-node', node };
+        break;
+      default:
+        assertNever(change);
+    }
+    this.checkCapacity();
+    const r = raft.proposeConfChange({ kind: 'change', steps: [step] });
+    if (!r.ok) throw this.refusal(r.code, r.leaderHint, range);
+    const done = h.pending.addWrite(confSession(r.index, r.term), r.index, r.term);
+    this.schedulePump();
+    await done;
+    return true;
+  }
+
+  private async writeTo(
+    h: Hosted,
+    op: WriteOp,
+    session: { client: number; seq: number } | null,
+  ): Promise<KvResult> {
+    this.live();
+    this.checkCapacity();
+    // Without a session the command is applied without exactly-once bookkeeping;
+    // the random number only matches the answer to this request.
+    const s = session ?? { client: SESSIONLESS, seq: randomInt(1, SERVER_SESSION_MAX) };
+    const cmd: KvCommand = { ...op, client: s.client, seq: s.seq };
+    const r = h.replica.raft.propose(encodeCommand(cmd));
+    if (!r.ok) throw this.refusal(r.code, r.leaderHint, h.range);
+    const done = h.pending.addWrite(`${s.client}:${s.seq}`, r.index, r.term);
+    this.schedulePump();
+    return done;
+  }
+
+  /** Runs `serve` on the state: now (serializable) or once a ReadIndex round confirms it. */
+  private async readState<T>(
+    h: Hosted,
+    linearizable: boolean,
+    serve: (sm: KvStateMachine) => T,
+  ): Promise<T> {
+    this.live();
+    if (!linearizable) return serve(h.replica.sm);
+    this.checkCapacity();
+    const context = `${this.options.id}.${this.bootNonce}.${h.range}.${++this.readCounter}`;
+    const r = h.replica.raft.readIndex(context);
+    if (!r.ok) throw this.refusal(r.code, 'leaderHint' in r ? r.leaderHint : NO_NODE, h.range);
+    const done = h.pending.addRead(context, () => {
+      this.live();
+      return serve(h.replica.sm);
+    });
+    this.schedulePump();
+    return done;
+  }
+
+  private rangeStatus(h: Hosted): RangeStatus {
+    const st = h.replica.raft.status();
+    const d = this.rangeMap.byId(h.range);
+    return {
+      id: h.range,
+      kind: h.range === META_RANGE ? 'meta' : 'data',
+      start: d?.start ?? '',
+      end: h.range === META_RANGE ? '' : (d?.end ?? null),
+      role: st.role,
+      leader: st.leader,
+      term: st.term,
+      commit: st.commit,
+      applied: st.applied,
+      lastIndex: st.lastIndex,
+      voters: [...st.conf.voters],
+      learners: [...st.conf.learners],
+    };
+  }
+
+  /** The hosted replica of the data range holding `key`. */
+  private rangeOf(key: string): Hosted {
+    const d = this.rangeMap.lookup(key);
+    if (d === undefined) {
+      throw new TesseraError('UNAVAILABLE', 'this node does not know the ranges yet');
+    }
+    return this.hostedOrFail(d.id);
+  }
+
+  private hostedOrFail(range: RangeId): Hosted {
+    const h = this.hosted.get(range);
+    if (h === undefined) {
+      throw new TesseraError('UNAVAILABLE', `range ${range} has no replica on this node (yet)`);
+    }
+    return h;
+  }
+
+  /** Throws RESOURCE_EXHAUSTED when the node holds too many requests. */
+  private checkCapacity(): void {
+    let size = 0;
+    for (const h of this.hosted.values()) size += h.pending.size;
+    if (size >= PENDING_REQUESTS_MAX) {
+      throw new TesseraError('RESOURCE_EXHAUSTED', 'too many requests in flight on this node', {
+        limit: PENDING_REQUESTS_MAX,
+        actual: size,
+      });
+    }
+  }
+
+  /** Writes a founder's initial state: the meta range and every data range, all members voting. */
+  private bootstrap(): void {
+    const { log, state } = this.storage!;
+    const voters = [...this.options.members.keys()].sort((a, b) => a - b);
+    const descriptors = initialDescriptors(this.options.initialSplits ?? []);
+    const pairs = initialMetaPairs([...this.members.values()], descriptors);
+    Replica.bootstrap(log, state, META_RANGE, voters, pairs);
+    for (const d of descriptors) Replica.bootstrap(log, state, d.id, voters);
+    this.logger.info({ voters, ranges: descriptors.length }, 'cluster bootstrapped');
+  }
+
+  /** Creates (recovering from durable state, or empty) the replica of `range`, once. */
+  private host(range: RangeId): Hosted {
+    const existing = this.hosted.get(range);
+    if (existing !== undefined) return existing;
+    const { log, state } = this.storage!;
+    const pending = new PendingRequests(PENDING_REQUESTS_MAX, REQUEST_DEADLINE_MS);
+    const replica = Replica.recover(
       log,
       state,
       {
-        range: RANGE,
+        range,
         snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
         raft: {
           ...DEFAULT_RAFT_CONFIG,
@@ -253,57 +486,116 @@ export class TesseraServer implements KvService {
         },
       },
       {
-        send: (m) => this.running?.transport.send(m.to, RANGE, m),
-        applied: (e, cmd, outcome) => this.onApplied(e, cmd, outcome),
-        readState: (rs) => this.pending.onReadState(rs.context, rs.index),
+        send: (m) => this.running?.transport.send(m.to, range, m),
+        applied: (e, cmd, outcome) => this.onApplied(h, e, cmd, outcome),
+        readState: (rs) => pending.onReadState(rs.context, rs.index),
       },
     );
+    const h: Hosted = { range, replica, pending };
+    this.hosted.set(range, h);
+    return h;
   }
 
-  private live(): Replica {
+  /** Re-reads members and range descriptors from the local meta replica. */
+  private refreshMeta(): void {
+    this.metaChanged = false;
+    const meta = this.hosted.get(META_RANGE);
+    if (meta === undefined) return;
+    const read = (span: { start: string; end: string }): string[] => {
+      const values: string[] = [];
+      let from: string | null = span.start;
+      while (from !== null) {
+        const page = meta.replica.sm.scan(from, span.end, 1000, 4 << 20);
+        for (const [, v] of page.pairs) values.push(v);
+        from = page.next;
+      }
+      return values;
+    };
+    const members = read(MEMBER_KEYS).map(decodeMember);
+    const descriptors = read(RANGE_KEYS).map(decodeDescriptor);
+    if (descriptors.length > 0) this.rangeMap = new RangeMap(descriptors);
+    if (members.length > 0) {
+      this.members = new Map(members.map((m) => [m.id, m]));
+      // A node being added may not be in the meta range yet: keep the configured address of self.
+      if (!this.members.has(this.options.id)) {
+        this.members.set(
+          this.options.id,
+          recordOf(this.options.id, this.options.members.get(this.options.id)!),
+        );
+      }
+      this.running?.transport.setAddressBook(this.peerAddresses());
+    }
+  }
+
+  private peerAddresses(): Map<NodeId, PeerAddress> {
+    const book = new Map<NodeId, PeerAddress>();
+    // Configured addresses first: a joining node reaches the members before it has the meta range.
+    for (const [id, m] of this.options.members)
+      book.set(id, { host: m.raftHost, port: m.raftPort });
+    for (const m of this.members.values()) book.set(m.id, splitHostPort(m.raft));
+    return book;
+  }
+
+  private live(): void {
     if (this.running === null || this.stopped) {
       throw new TesseraError('UNAVAILABLE', 'the node is starting or stopping');
     }
-    return this.running.replica;
   }
 
-  private refusal(code: string, leaderHint: NodeId): TesseraError {
+  private refusal(code: string, leaderHint: NodeId, range: RangeId): TesseraError {
     switch (code) {
       case 'NOT_LEADER':
-        return new TesseraError('NOT_LEADER', undefined, { leaderHint });
+        return new TesseraError('NOT_LEADER', undefined, { leaderHint, range });
       case 'PROPOSAL_DROPPED':
       case 'RESOURCE_EXHAUSTED':
       case 'CONF_CHANGE_IN_PROGRESS':
       case 'INVALID_ARGUMENT':
-        return new TesseraError(code, undefined, { leaderHint });
+        return new TesseraError(code, undefined, { leaderHint, range });
       default:
         return new TesseraError('INTERNAL', `unexpected refusal ${code}`);
     }
   }
 
   private onPeerMessage(range: RangeId, msg: Message): void {
-    if (range !== RANGE || this.running === null || this.stopped) return;
-    this.running.replica.raft.step(msg);
+    if (this.running === null || this.stopped) return;
+    let h = this.hosted.get(range);
+    if (h === undefined) {
+      // A leader reaching a replica this node does not have yet: this node
+      // was added to the range. The empty replica learns everything,
+      // configuration included, from the leader's snapshot.
+      if (!createsReplica(msg) || this.hosted.size >= RANGES_PER_NODE_MAX) return;
+      this.logger.info({ range, from: msg.from }, 'creating a replica for a new range');
+      h = this.host(range);
+    }
+    h.replica.raft.step(msg);
     this.schedulePump();
   }
 
-  private onApplied(e: Entry, cmd: KvCommand | null, outcome: ApplyOutcome | null): void {
-    this.pending.onSlotApplied(e.index, e.term);
+  private onApplied(
+    h: Hosted,
+    e: Entry,
+    cmd: KvCommand | null,
+    outcome: ApplyOutcome | null,
+  ): void {
+    h.pending.onSlotApplied(e.index, e.term);
+    if (h.range === META_RANGE) this.metaChanged = true;
+    if (e.type === 'conf-change')
+      h.pending.resolveWrite(confSession(e.index, e.term), { ok: true });
     if (cmd === null || outcome === null) return;
     const session = `${cmd.client}:${cmd.seq}`;
     if (outcome.kind === 'stale') {
-      this.pending.rejectWrite(
+      h.pending.rejectWrite(
         session,
         new TesseraError('INVALID_ARGUMENT', 'stale sequence number for this client session'),
       );
     } else {
-      this.pending.resolveWrite(session, outcome.result);
+      h.pending.resolveWrite(session, outcome.result);
     }
   }
 
   private tick(): void {
     if (this.running === null || this.stopped) return;
-    this.running.replica.raft.tick();
+    for (const h of this.hosted.values()) h.replica.raft.tick();
     this.pump();
   }
 
@@ -316,24 +608,55 @@ export class TesseraServer implements KvService {
     });
   }
 
-  /** Runs Readies to completion: stage, one sync, send/apply/advance; then serves reads. */
+  /**
+   * Runs the Readies of every hosted range to completion: stage them all,
+   * one log sync for all (group commit across ranges), then send, apply
+   * and advance each; then serves reads that became safe.
+   */
   private pump(): void {
     const r = this.running;
     if (r === null || this.stopped) return;
     for (;;) {
-      const p = r.replica.prepare();
-      if (p === null) break;
-      if (p.needsSync) {
+      const prepared: [Hosted, Ready][] = [];
+      let needsSync = false;
+      for (const h of this.hosted.values()) {
+        const p = h.replica.prepare();
+        if (p === null) continue;
+        prepared.push([h, p.ready]);
+        needsSync ||= p.needsSync;
+      }
+      if (prepared.length === 0) break;
+      if (needsSync) {
         const started = performance.now();
         r.log.sync();
         this.metrics.logSyncDone((performance.now() - started) / 1000);
       }
-      r.replica.finish(p.ready);
+      for (const [h, rd] of prepared) h.replica.finish(rd);
     }
-    this.pending.serveReads(r.replica.raft.log.applied);
+    for (const h of this.hosted.values()) h.pending.serveReads(h.replica.raft.log.applied);
+    if (this.metaChanged) this.refreshMeta();
   }
 }
 
-function peerAddresses(members: ReadonlyMap<NodeId, MemberAddress>): Map<NodeId, PeerAddress> {
-  return new Map([...members].map(([id, m]) => [id, { host: m.raftHost, port: m.raftPort }]));
+/** Messages only a range's leader sends: they may create a replica on a new member. */
+function createsReplica(msg: Message): boolean {
+  return msg.type === 'app' || msg.type === 'heartbeat' || msg.type === 'snap';
+}
+
+/** The pending-request key of a membership change proposed at `index` in `t`. */
+function confSession(index: number, t: number): string {
+  return `conf:${index}:${t}`;
+}
+
+function recordOf(id: NodeId, m: MemberAddress): MemberRecord {
+  return { id, raft: `${m.raftHost}:${m.raftPort}`, http: `${m.httpHost}:${m.httpPort}` };
+}
+
+function splitHostPort(address: string): PeerAddress {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
+}
+
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -19,7 +19,7 @@ import { TesseraError } from '../core/errors.ts';
 import { decodeCommand } from '../kv/command.ts';
 import type { KvCommand } from '../kv/command.ts';
 import type { ApplyItem, ApplyOutcome } from '../kv/state-machine.ts';
-import { KvStateMachine } from '../kv/state-machine.ts';
+import { KvStateMachine, initialDataPuts } from '../kv/state-machine.ts';
 import { bootstrapSnapshot, Raft } from '../raft/raft.ts';
 import type { DurableState, RaftConfig } from '../raft/raft.ts';
 import type { Entry, Message, ReadState, Ready, Snapshot, SnapshotMeta } from '../raft/types.ts';
@@ -64,16 +64,18 @@ export class Replica {
   /**
    * Writes the state a founding member of a new cluster starts from: the
    * bootstrap snapshot (index 1, term 1, the initial voters) as the applied
-   * position of an empty range, and the matching hard state. Durable on return.
+   * position of a range holding `initialPairs` (every founder must pass the
+   * same), and the matching hard state. Durable on return.
    */
   static bootstrap(
     log: LogStorage,
     state: StateEngine,
     range: RangeId,
     voters: readonly NodeId[],
+    initialPairs: ReadonlyArray<readonly [key: string, value: string]> = [],
   ): void {
     const snap = bootstrapSnapshot(voters, new Uint8Array(0));
-    state.commit({ range, puts: [], deletes: [], applied: snap.meta });
+    state.commit({ range, puts: initialDataPuts(initialPairs), deletes: [], applied: snap.meta });
     log.write([
       {
         group: range,

@@ -25,7 +25,7 @@ import { TesseraError } from '../../src/core/errors.ts';
 import { nodeId, type NodeId } from '../../src/core/ids.ts';
 import { startGrpcServer, type GrpcServerHandle } from '../../src/api/grpc-server.ts';
 import { loadKvService } from '../../src/api/kv-proto.ts';
-import type { KvService } from '../../src/api/http-api.ts';
+import type { KvService, RangeStatus } from '../../src/api/http-api.ts';
 import { TesseraServer, type MemberAddress } from '../../src/node/server.ts';
 import { freePorts } from '../support/local-cluster.ts';
 
@@ -97,12 +97,19 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls until one node is leader and every node knows it; bounded by LEADER_WAIT_MS. */
+/** The data range (the whole user key space: no initial splits) as `n` sees it. */
+const dataRange = (n: Node): RangeStatus | undefined =>
+  n.server.status().ranges.find((r) => r.kind === 'data');
+
+/**
+ * Polls until one node leads the data range and every node knows it;
+ * bounded by LEADER_WAIT_MS.
+ */
 async function waitForLeader(): Promise<Node> {
   const deadline = Date.now() + LEADER_WAIT_MS;
   while (Date.now() < deadline) {
-    const leader = [...nodes.values()].find((n) => n.server.status().role === 'leader');
-    if (leader && [...nodes.values()].every((n) => n.server.status().leader === leader.id)) {
+    const leader = [...nodes.values()].find((n) => dataRange(n)?.role === 'leader');
+    if (leader && [...nodes.values()].every((n) => dataRange(n)?.leader === leader.id)) {
       return leader;
     }
     await sleep(50);
@@ -197,10 +204,21 @@ test('Put, Get, Delete, CompareAndSwap, Scan and Status round-trip through the l
 
   const st = await ok(client, 'Status', {});
   assert.equal(st.id, String(id));
-  assert.equal(st.role, 'leader');
-  assert.equal(st.leader, String(id));
-  assert.ok(Number(st.commit) > 0 && Number(st.last_index) >= Number(st.commit));
   assert.equal((st.members as unknown[]).length, 3);
+  const ranges = st.ranges as Record<string, unknown>[];
+  assert.deepEqual(
+    ranges.map((r) => [r.id, r.kind]),
+    [
+      ['1', 'meta'],
+      ['2', 'data'],
+    ],
+  );
+  const data = ranges[1]!;
+  assert.equal(data.role, 'leader');
+  assert.equal(data.leader, String(id));
+  assert.equal(data.start, '');
+  assert.equal(data.end, undefined, 'the only data range reaches the end of the key space');
+  assert.ok(Number(data.commit) > 0 && Number(data.last_index) >= Number(data.commit));
 });
 
 test('a follower refuses a Put with UNAVAILABLE, NOT_LEADER and the leader hint', async () => {
@@ -296,6 +314,10 @@ test('errors map to status and metadata; a bug becomes INTERNAL without crashing
       if (key === 'unknown') throw new TesseraError('OUTCOME_UNKNOWN');
       return `value of ${key}`;
     },
+    ranges: () => [],
+    putMember: async () => {},
+    deleteMember: async () => {},
+    changeReplicas: async () => false,
     scan: async () => {
       throw new TesseraError('TIMEOUT');
     },

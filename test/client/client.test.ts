@@ -34,6 +34,7 @@ function countingFetch(): {
   const calls: { method: string; url: string; client?: string; seq?: string }[] = [];
   const wrapped = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const h = (init?.headers ?? {}) as Record<string, string>;
+    if (String(input).endsWith('/v1/ranges')) return fetch(input, init);
     calls.push({
       method: init?.method ?? 'GET',
       url: String(input),
@@ -76,12 +77,18 @@ test('put, get, cas and delete', { timeout: TEST_TIMEOUT_MS }, async () => {
   await c.put('ünï/cødé?&', 'späce & slash');
   assert.equal(await c.get('ünï/cødé?&'), 'späce & slash');
   const st = await c.status();
-  assert.equal(st.role, 'leader');
   assert.equal(st.members.length, 3);
+  assert.deepEqual(
+    st.ranges.map((r) => [r.id, r.kind]),
+    [
+      [1, 'meta'],
+      [2, 'data'],
+    ],
+  );
 });
 
 test(
-  'discovers the leader from a follower endpoint only',
+  'finds the range leader from a follower endpoint only',
   { timeout: TEST_TIMEOUT_MS },
   async () => {
     const leader = await waitForLeader();
@@ -89,16 +96,17 @@ test(
     const { fetch, calls } = countingFetch();
     const c = new TesseraClient({ endpoints: [follower.http], fetch });
     await c.put('discovered', 'yes');
-    assert.deepEqual(
-      calls.map((x) => new URL(x.url).host),
-      [follower.http, leader.http],
-      'one refusal with a hint, then the leader',
-    );
-    assert.equal(c.leaderEndpoint, `http://${leader.http}`);
+    // The range map (from the follower) names the range's leader: at most one
+    // refusal with a hint if the follower's view was stale, then the leader.
+    const hosts = calls.map((x) => new URL(x.url).host);
+    assert.equal(hosts.at(-1), leader.http);
+    assert.ok(hosts.length <= 2, `calls: ${hosts.join(' ')}`);
+    assert.equal(c.leaderEndpoint('discovered'), `http://${leader.http}`);
+    const before = calls.length;
     await c.put('discovered', 'again');
     assert.equal(await c.get('discovered'), 'again');
-    assert.equal(calls.length, 4, 'later calls go straight to the cached leader');
-    assert.ok(calls.slice(2).every((x) => new URL(x.url).host === leader.http));
+    assert.equal(calls.length, before + 2, 'later calls go straight to the cached leader');
+    assert.ok(calls.slice(before).every((x) => new URL(x.url).host === leader.http));
   },
 );
 
@@ -214,7 +222,7 @@ test(
       }
     };
     await writeAll(0, 20);
-    assert.equal(c.leaderEndpoint, `http://${old.http}`);
+    assert.equal(c.leaderEndpoint('f0'), `http://${old.http}`);
     // Kill the leader while writes are in flight.
     const writer = writeAll(20, 60);
     await sleep(20);
@@ -223,12 +231,11 @@ test(
     await writer;
     const failoverMs = performance.now() - t0;
     await writeAll(60, 70);
-    assert.notEqual(c.leaderEndpoint, `http://${old.http}`);
+    assert.notEqual(c.leaderEndpoint('f0'), `http://${old.http}`);
     assert.ok(acked.size >= 60, `acknowledged ${acked.size}/70, unknown ${unknown.join(',')}`);
     for (const [k, v] of acked) assert.equal(await c.get(k), v, `acknowledged write ${k} lost`);
-    const st = await c.status();
-    assert.equal(st.role, 'leader');
-    assert.notEqual(st.id, old.id);
+    const [range] = await c.ranges();
+    assert.ok(range?.leaderHttp !== null && range?.leaderHttp !== old.http, 'a new range leader');
     t.diagnostic(`failover writes took ${Math.round(failoverMs)} ms`);
   },
 );

@@ -155,9 +155,10 @@ test('every node serves Prometheus metrics', async () => {
   const res = await fetch(`http://${leader.http}/metrics`);
   assert.equal(res.status, 200);
   const text = await res.text();
-  assert.match(text, /^tessera_raft_is_leader 1$/m);
-  assert.match(text, /^tessera_raft_term [1-9]\d*$/m);
-  assert.match(text, /^tessera_raft_commit_index [1-9]\d*$/m);
+  assert.match(text, /^tessera_raft_is_leader\{range="2"\} 1$/m);
+  assert.match(text, /^tessera_raft_term\{range="1"\} [1-9]\d*$/m);
+  assert.match(text, /^tessera_raft_commit_index\{range="2"\} [1-9]\d*$/m);
+  assert.match(text, /^tessera_ranges_hosted 2$/m);
   assert.match(
     text,
     /^tessera_http_requests_total\{method="PUT",route="\/v1\/kv\/:key",code="200"\} [1-9]\d*$/m,

@@ -37,7 +37,14 @@ export class LocalCluster {
   constructor(
     private readonly dirPrefix: string,
     private readonly ids: readonly number[] = [1, 2, 3],
+    /** Initial split points of the key space (`--initial-splits`). */
+    private readonly splits: readonly string[] = [],
+    /** Ids (of `ids`) that do not found the cluster: they start with `--join`. */
+    private readonly joiners: readonly number[] = [],
   ) {}
+
+  /** The `--members` list of every node, joiners included. */
+  private allMembers = '';
 
   /** Allocates ports and directories and starts every node. */
   async init(): Promise<void> {
@@ -51,14 +58,24 @@ export class LocalCluster {
       const dir = join(this.root, `n${id}`);
       this.nodes.set(id, { id, dir, http: `127.0.0.1:${http}`, proc: null, output: '' });
     }
-    this.members = parts.join(',');
-    for (const node of this.nodes.values()) this.start(node);
+    this.allMembers = parts.join(',');
+    this.members = parts.filter((_, i) => !this.joiners.includes(this.ids[i]!)).join(',');
+    for (const node of this.nodes.values()) if (!this.joiners.includes(node.id)) this.start(node);
   }
 
-  /** Starts (or restarts) one node's process. */
+  /** The Raft address of a node (`host:port`). */
+  raftAddress(id: number): string {
+    const part = this.allMembers.split(',').find((p) => p.startsWith(`${id}=`))!;
+    return part.slice(part.indexOf('=') + 1, part.indexOf('/'));
+  }
+
+  /** Starts (or restarts) one node's process; joiners start with `--join`. */
   start(node: ClusterNode): void {
     const args = ['--import', 'tsx', CLI, 'start', '--id', String(node.id), '--dir', node.dir];
-    args.push('--cluster', 'test-cluster', '--members', this.members);
+    const joins = this.joiners.includes(node.id);
+    args.push('--cluster', 'test-cluster', '--members', joins ? this.allMembers : this.members);
+    if (joins) args.push('--join');
+    if (this.splits.length > 0) args.push('--initial-splits', this.splits.join(','));
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => {
       node.output = (node.output + chunk.toString()).slice(-OUTPUT_CHARS_MAX);
@@ -87,14 +104,17 @@ export class LocalCluster {
     return r?.status === 200 ? (r.body as NodeStatus) : null;
   }
 
-  /** Polls live nodes until one reports itself leader; fails the test after `waitMs`. */
-  async waitForLeader(waitMs = 20_000): Promise<ClusterNode> {
+  /**
+   * Polls live nodes until one reports itself leader of the data range
+   * holding `key` (default: the first data range); fails the test after `waitMs`.
+   */
+  async waitForLeader(waitMs = 20_000, key = ''): Promise<ClusterNode> {
     const deadline = Date.now() + waitMs;
     while (Date.now() < deadline) {
       for (const node of this.nodes.values()) {
         if (node.proc === null) continue;
         const st = await this.statusOf(node);
-        if (st?.role === 'leader') return node;
+        if (st !== null && leadsKey(st, key)) return node;
       }
       await sleep(100);
     }
@@ -112,4 +132,12 @@ export class LocalCluster {
     await Promise.all([...this.nodes.values()].map((n) => this.kill(n)));
     if (this.root !== '') rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** Whether `st` says its node leads the data range that holds `key`. */
+export function leadsKey(st: NodeStatus, key: string): boolean {
+  const holder = st.ranges
+    .filter((r) => r.kind === 'data' && Buffer.compare(Buffer.from(r.start), Buffer.from(key)) <= 0)
+    .sort((a, b) => Buffer.compare(Buffer.from(b.start), Buffer.from(a.start)))[0];
+  return holder?.role === 'leader';
 }
