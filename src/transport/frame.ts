@@ -10,7 +10,11 @@
  * - `{ hello: { node, cluster, version } }`: the handshake, always the first
  *   frame of a connection and only there (see {@link Hello});
  * - `{ range, msg }`: one {@link Envelope};
- * - `[{ range, msg }, ...]`: a batch of envelopes, delivered in order.
+ * - `[{ range, msg }, ...]`: a batch of envelopes, delivered in order (what
+ *   a sender's coalescing produces, see coalesce.ts);
+ * - `{ chunk: { id, index, count, totalBytes, data, head?, crc? } }`: one
+ *   chunk of a large snapshot (see snapshot-chunk.ts);
+ * - `{ keepalive: true }`: nothing to deliver; proves the sender is alive.
  *
  * The checksum is computed on encode and verified on decode (a paired check
  * across the boundary). Decoding never returns garbage: a length above the
@@ -30,6 +34,7 @@ import {
   type Envelope,
   type Hello,
 } from './message-schema.ts';
+import { parseSnapshotChunk, type SnapshotChunk } from './snapshot-chunk.ts';
 
 export type { Envelope, Hello } from './message-schema.ts';
 
@@ -37,10 +42,12 @@ export type { Envelope, Hello } from './message-schema.ts';
 export const FRAME_HEADER_BYTES = 8;
 
 /**
- * Default upper bound on one frame's payload, in bytes. Sized for a whole
- * snapshot in one `MsgSnap`; both the encoder and the decoder enforce it.
+ * Default upper bound on one frame's payload, in bytes (4 MiB); both the
+ * encoder and the decoder enforce it. Large snapshots travel in chunks (see
+ * snapshot-chunk.ts), so a frame holds at most one chunk, a coalesced batch,
+ * or one message (a Raft append is bounded by the core's `msgBytesMax`).
  */
-export const FRAME_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+export const FRAME_BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
 
 /** The largest payload the u32 length field can describe. */
 export const FRAME_BYTES_MAX_LIMIT = 0xffff_ffff;
@@ -89,6 +96,104 @@ export function encodeFrame(
   return frameOf(packr.pack(envelope), frameBytesMax);
 }
 
+/**
+ * The msgpack payload of one envelope, for {@link encodeBatchFrame}: a sender
+ * encodes each message once, when it is queued, so that its size is known
+ * for the queue bounds and for splitting batches.
+ */
+export function encodeEnvelopePayload(envelope: Envelope): Uint8Array {
+  return packr.pack(envelope);
+}
+
+/** Bytes of the msgpack array header for `count` elements. */
+export function arrayHeaderBytes(count: number): number {
+  if (count <= 0xf) return 1;
+  return count <= 0xffff ? 3 : 5;
+}
+
+/** The largest {@link arrayHeaderBytes}. */
+export const ARRAY_HEADER_BYTES_MAX = 5;
+
+/**
+ * Bytes of the payload of a batch of `count` envelope payloads totalling
+ * `bytes`. A batch of one is sent as a bare envelope (no array header).
+ */
+export function batchPayloadBytes(count: number, bytes: number): number {
+  return count === 1 ? bytes : arrayHeaderBytes(count) + bytes;
+}
+
+/**
+ * Encodes envelope payloads (from {@link encodeEnvelopePayload}) as one frame
+ * delivering them in order: a msgpack array written around the already
+ * encoded elements, or the bare envelope for a batch of one. Requires at
+ * least one payload. Throws REQUEST_TOO_LARGE above `frameBytesMax`.
+ */
+export function encodeBatchFrame(
+  payloads: readonly Uint8Array[],
+  frameBytesMax = FRAME_BYTES_MAX_DEFAULT,
+): Uint8Array {
+  assert(payloads.length > 0, 'a batch frame needs at least one envelope');
+  if (payloads.length === 1) return frameOf(payloads[0]!, frameBytesMax);
+  checkFrameBytesMax(frameBytesMax);
+  const length = batchPayloadBytes(
+    payloads.length,
+    payloads.reduce((n, p) => n + p.length, 0),
+  );
+  if (length > frameBytesMax) {
+    throw new TesseraError('REQUEST_TOO_LARGE', 'frame payload exceeds frameBytesMax', {
+      limit: frameBytesMax,
+      actual: length,
+    });
+  }
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + length);
+  const view = new DataView(frame.buffer);
+  let at = FRAME_HEADER_BYTES;
+  const count = payloads.length;
+  if (count <= 0xf) {
+    frame[at++] = 0x90 | count;
+  } else if (count <= 0xffff) {
+    frame[at++] = 0xdc;
+    view.setUint16(at, count);
+    at += 2;
+  } else {
+    frame[at++] = 0xdd;
+    view.setUint32(at, count);
+    at += 4;
+  }
+  for (const p of payloads) {
+    frame.set(p, at);
+    at += p.length;
+  }
+  view.setUint32(0, length);
+  view.setUint32(4, crc32c(frame, FRAME_HEADER_BYTES));
+  return frame;
+}
+
+/** Encodes one snapshot chunk as a frame. Throws REQUEST_TOO_LARGE above `frameBytesMax`. */
+export function encodeSnapshotChunkFrame(
+  chunk: SnapshotChunk,
+  frameBytesMax = FRAME_BYTES_MAX_DEFAULT,
+): Uint8Array {
+  const { id, index, count, totalBytes, data, head, crc } = chunk;
+  // Absent, not null: the schema tells chunk 0 and the last chunk by these keys.
+  const body = {
+    id,
+    index,
+    count,
+    totalBytes,
+    data,
+    ...(head === null ? {} : { head }),
+    ...(crc === null ? {} : { crc }),
+  };
+  return frameOf(packr.pack({ chunk: body }), frameBytesMax);
+}
+
+/** The keepalive frame (see the module comment); the same bytes every time. */
+export const KEEPALIVE_FRAME: Uint8Array = frameOf(
+  packr.pack({ keepalive: true }),
+  FRAME_BYTES_MAX_DEFAULT,
+);
+
 /** Encodes the handshake frame for `node` in `cluster` (see {@link Hello}). */
 export function encodeHelloFrame(hello: Omit<Hello, 'version'>): Uint8Array {
   const payload = {
@@ -107,11 +212,45 @@ function unpack(payload: Uint8Array): unknown {
   }
 }
 
-/** Decodes and validates an envelope payload (single or batch). */
+/** Decodes and validates an envelope payload (single or batch); other frame kinds are refused. */
 export function decodeEnvelopes(payload: Uint8Array): Envelope[] {
   const value = unpack(payload);
   if (Array.isArray(value)) return value.map((v: unknown, i) => parseEnvelope(v, `batch[${i}]`));
   return [parseEnvelope(value)];
+}
+
+/** A decoded frame after the handshake: what {@link decodePeerFrame} returns. */
+export type PeerFrame =
+  | { readonly kind: 'envelopes'; readonly envelopes: Envelope[] }
+  | { readonly kind: 'snapshot-chunk'; readonly chunk: SnapshotChunk }
+  | { readonly kind: 'keepalive' };
+
+/** Whether `value` is an object holding `key` (its shape is checked by the parser it picks). */
+function hasKey(value: unknown, key: string): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && key in value;
+}
+
+/**
+ * Decodes and validates any payload that may follow the handshake: an
+ * envelope, a batch, a snapshot chunk or a keepalive. Throws
+ * INVALID_ARGUMENT for anything else (a second handshake included).
+ */
+export function decodePeerFrame(payload: Uint8Array): PeerFrame {
+  const value = unpack(payload);
+  if (Array.isArray(value)) {
+    return {
+      kind: 'envelopes',
+      envelopes: value.map((v: unknown, i) => parseEnvelope(v, `batch[${i}]`)),
+    };
+  }
+  if (hasKey(value, 'chunk')) {
+    return { kind: 'snapshot-chunk', chunk: parseSnapshotChunk(value['chunk']) };
+  }
+  if (hasKey(value, 'keepalive')) {
+    if (value['keepalive'] !== true) malformed('keepalive', 'is not true');
+    return { kind: 'keepalive' };
+  }
+  return { kind: 'envelopes', envelopes: [parseEnvelope(value)] };
 }
 
 /** Decodes and validates a handshake payload. */

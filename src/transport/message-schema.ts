@@ -26,7 +26,8 @@ export interface Envelope {
   readonly msg: Message;
 }
 
-type Fields = Readonly<Record<string, unknown>>;
+/** A decoded plain object's fields, not yet checked. */
+export type Fields = Readonly<Record<string, unknown>>;
 
 /** Throws the INVALID_ARGUMENT error every parser uses. */
 export function malformed(path: string, what: string): never {
@@ -34,7 +35,7 @@ export function malformed(path: string, what: string): never {
 }
 
 /** `value` as a plain object (not an array, a byte string, a date or an extension type). */
-function fields(value: unknown, path: string): Fields {
+export function fields(value: unknown, path: string): Fields {
   if (typeof value !== 'object' || value === null) malformed(path, 'is not an object');
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) malformed(path, 'is not a plain object');
@@ -42,7 +43,7 @@ function fields(value: unknown, path: string): Fields {
 }
 
 /** A non-negative safe integer (ids, terms, indexes). */
-function uint(o: Fields, key: string, path: string): number {
+export function uint(o: Fields, key: string, path: string): number {
   const v = o[key];
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
     malformed(`${path}.${key}`, 'is not a non-negative integer');
@@ -71,7 +72,7 @@ function str(o: Fields, key: string, path: string): string {
 }
 
 /** A byte string, returned as a plain `Uint8Array` view (msgpackr yields Buffers). */
-function bytes(o: Fields, key: string, path: string): Uint8Array {
+export function bytes(o: Fields, key: string, path: string): Uint8Array {
   const v = o[key];
   if (!(v instanceof Uint8Array)) malformed(`${path}.${key}`, 'is not a byte string');
   if (Object.getPrototypeOf(v) === Uint8Array.prototype) return v;
@@ -245,8 +246,11 @@ export interface Hello {
   readonly version: number;
 }
 
-/** The wire protocol version this code speaks. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The wire protocol version this code speaks. Version 2 added snapshot chunk
+ * and keepalive frames (see frame.ts); a receiver refuses any other version.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Parses the handshake payload `{ hello: { node, cluster, version } }`. */
 export function parseHello(value: unknown): Hello {

@@ -12,11 +12,16 @@ import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
   FrameReader,
+  KEEPALIVE_FRAME,
   decodeHello,
+  decodePeerFrame,
+  encodeBatchFrame,
+  encodeEnvelopePayload,
   encodeFrame,
   encodeHelloFrame,
 } from '../../src/transport/frame.ts';
 import { nodeId } from '../../src/core/ids.ts';
+import { PROTOCOL_VERSION } from '../../src/transport/message-schema.ts';
 import { SAMPLE_ENVELOPES, SAMPLE_MESSAGES } from './samples.ts';
 
 const packr = new Packr({ useRecords: false });
@@ -192,10 +197,37 @@ describe('frame codec', () => {
   it('round-trips the handshake and rejects other payloads as one', () => {
     const hello = encodeHelloFrame({ node: nodeId(3), cluster: 'alpha' });
     const [payload] = new FrameReader().push(hello);
-    assert.deepEqual(decodeHello(payload!), { node: 3, cluster: 'alpha', version: 1 });
+    assert.deepEqual(decodeHello(payload!), {
+      node: 3,
+      cluster: 'alpha',
+      version: PROTOCOL_VERSION,
+    });
     const [envPayload] = new FrameReader().push(encodeFrame(SAMPLE_ENVELOPES[0]!));
     throwsCode(() => decodeHello(envPayload!), 'INVALID_ARGUMENT');
     const future = packr.pack({ hello: { node: 3, cluster: 'alpha', version: 99 } });
     throwsCode(() => decodeHello(future), 'INVALID_ARGUMENT');
+  });
+
+  it('decodes every frame kind that may follow the handshake, and nothing else', () => {
+    const payloadOf = (frame: Uint8Array): Uint8Array => new FrameReader().push(frame)[0]!;
+    assert.deepEqual(decodePeerFrame(payloadOf(KEEPALIVE_FRAME)), { kind: 'keepalive' });
+    const batch = encodeBatchFrame(SAMPLE_ENVELOPES.map(encodeEnvelopePayload));
+    assert.deepEqual(batch, encodeFrame(SAMPLE_ENVELOPES));
+    assert.deepEqual(decodePeerFrame(payloadOf(batch)), {
+      kind: 'envelopes',
+      envelopes: SAMPLE_ENVELOPES,
+    });
+    assert.deepEqual(decodePeerFrame(payloadOf(encodeFrame(SAMPLE_ENVELOPES[1]!))), {
+      kind: 'envelopes',
+      envelopes: [SAMPLE_ENVELOPES[1]],
+    });
+    for (const shape of [
+      { keepalive: false },
+      { keepalive: true, chunk: 1 },
+      { chunk: { id: 1 } },
+      { hello: { node: 1, cluster: 'c', version: PROTOCOL_VERSION } },
+    ]) {
+      throwsCode(() => decodePeerFrame(packr.pack(shape)), 'INVALID_ARGUMENT');
+    }
   });
 });

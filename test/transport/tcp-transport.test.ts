@@ -8,8 +8,14 @@ import { after, describe, it } from 'node:test';
 
 import { crc32c } from '../../src/core/crc32c.ts';
 import { logIndex, nodeId, rangeId, term, type NodeId, type RangeId } from '../../src/core/ids.ts';
-import type { Message, MsgSnap } from '../../src/raft/types.ts';
-import { encodeFrame, encodeHelloFrame, FRAME_HEADER_BYTES } from '../../src/transport/frame.ts';
+import type { Message, MsgApp, MsgSnap } from '../../src/raft/types.ts';
+import {
+  encodeFrame,
+  encodeHelloFrame,
+  encodeSnapshotChunkFrame,
+  FRAME_HEADER_BYTES,
+} from '../../src/transport/frame.ts';
+import { snapshotChunkHead, type SnapshotChunk } from '../../src/transport/snapshot-chunk.ts';
 import {
   TcpTransport,
   type PeerAddress,
@@ -50,6 +56,8 @@ interface Node {
   readonly id: NodeId;
   readonly transport: TcpTransport;
   readonly received: Received[];
+  /** Every `onPeerHeard` call, in order. */
+  readonly heard: NodeId[];
   readonly logs: LogLine[];
   readonly port: number;
 }
@@ -68,6 +76,7 @@ async function startNode(
   extra: Partial<TcpTransportOptions> = {},
 ): Promise<Node> {
   const received: Received[] = [];
+  const heard: NodeId[] = [];
   const logs: LogLine[] = [];
   const logger: TransportLogger = {
     warn: (obj, msg) => logs.push({ level: 'warn', obj: { ...obj }, msg }),
@@ -77,6 +86,7 @@ async function startNode(
     nodeId: nodeId(id),
     clusterId: CLUSTER,
     onMessage: (range, msg) => received.push({ range, msg }),
+    onPeerHeard: (peer) => heard.push(peer),
     logger,
     backoffMsMin: 10,
     backoffMsMax: 200,
@@ -84,7 +94,7 @@ async function startNode(
   });
   opened.push(transport);
   const bound = await transport.listen(HOST, port);
-  return { id: nodeId(id), transport, received, logs, port: bound };
+  return { id: nodeId(id), transport, received, heard, logs, port: bound };
 }
 
 function book(...nodes: Node[]): Map<NodeId, PeerAddress> {
@@ -199,7 +209,11 @@ describe('TcpTransport', () => {
   it('bounds the send queue by bytes, and drops messages to unknown peers or too large', async () => {
     const deadPort = await freePort();
     const bytesMax = 10_000;
-    const a = await startNode(1, 0, { sendQueueBytesMax: bytesMax, frameBytesMax: 5_000 });
+    const a = await startNode(1, 0, {
+      sendQueueBytesMax: bytesMax,
+      frameBytesMax: 5_000,
+      snapshotChunkBytes: 4_000, // the ~3 KB snapshots below travel whole, as plain messages
+    });
     const peer = nodeId(2);
     a.transport.setAddressBook(new Map([[peer, { host: HOST, port: deadPort }]]));
     const snap = { ...(SAMPLE_MESSAGES[6] as MsgSnap), from: a.id, to: peer }; // ~3 KB
@@ -209,7 +223,15 @@ describe('TcpTransport', () => {
     assert.equal(stats.queuedMsgs[peer]! + stats.dropped[peer]!, 50);
     assert.ok(stats.dropped[peer]! >= 46);
 
-    const huge: MsgSnap = { ...snap, snapshot: { ...snap.snapshot, data: new Uint8Array(6_000) } };
+    // Larger than a frame and not a snapshot (those travel in chunks): cannot be sent.
+    const huge: MsgApp = {
+      ...(SAMPLE_MESSAGES[0] as MsgApp),
+      from: a.id,
+      to: peer,
+      entries: [
+        { term: term(7), index: logIndex(11), type: 'normal', data: new Uint8Array(6_000) },
+      ],
+    };
     a.transport.send(peer, rangeId(1), huge);
     assert.equal(a.transport.stats().dropped[peer], stats.dropped[peer]! + 1);
     assert.ok(a.logs.some((l) => l.level === 'warn' && l.obj['code'] === 'REQUEST_TOO_LARGE'));
@@ -300,5 +322,294 @@ describe('TcpTransport', () => {
     await Promise.all([a.transport.close(), b.transport.close()]);
     await a.transport.close(); // idempotent
     await waitFor(() => tcpHandles() === 0, 'all sockets closed');
+  });
+});
+
+/** A snapshot message of `bytes` pseudo-random bytes. */
+function snapshotMessage(from: NodeId, to: NodeId, bytes: number): MsgSnap {
+  const data = new Uint8Array(bytes);
+  for (let i = 0, x = 12345; i < bytes; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    data[i] = x >>> 24;
+  }
+  const sample = SAMPLE_MESSAGES[6] as MsgSnap;
+  return { ...sample, from, to, snapshot: { ...sample.snapshot, data } };
+}
+
+/** A hand-made chunk of a snapshot from `from` to `to`, for protocol violations. */
+function chunkFrame(
+  from: NodeId,
+  to: NodeId,
+  fields: Partial<SnapshotChunk> & Pick<SnapshotChunk, 'id' | 'index' | 'count' | 'totalBytes'>,
+): Uint8Array {
+  const last = fields.index === fields.count - 1;
+  const head =
+    fields.index === 0
+      ? snapshotChunkHead({ range: rangeId(5), msg: snapshotMessage(from, to, 0) })
+      : null;
+  return encodeSnapshotChunkFrame({
+    data: new Uint8Array(0),
+    head,
+    crc: last ? 0 : null,
+    ...fields,
+  });
+}
+
+/** Waits for each turn of the event loop. */
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('TcpTransport: coalescing, chunked snapshots, keepalives', () => {
+  it('coalesces the messages of many ranges sent in one turn into one frame, in order', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    a.transport.setAddressBook(book(b));
+    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 0));
+    await waitFor(() => b.received.length === 1, 'the connection to be up');
+
+    const before = a.transport.stats();
+    const framesReceived = b.transport.stats().framesReceived;
+    const sent: Received[] = [];
+    for (let i = 0; i < 300; i++) {
+      const range = rangeId(1 + (i % 30)); // 30 ranges, 10 heartbeats each
+      const msg = heartbeat(a.id, b.id, i + 1);
+      sent.push({ range, msg });
+      a.transport.send(b.id, range, msg);
+    }
+    await waitFor(() => b.received.length === 301, 'the batch');
+    assert.deepEqual(b.received.slice(1), sent);
+    const after = a.transport.stats();
+    assert.equal(after.framesSent - before.framesSent, 1);
+    assert.equal(after.envelopesSent - before.envelopesSent, 300);
+    assert.equal(b.transport.stats().framesReceived - framesReceived, 1);
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  });
+
+  it('splits a turn into several frames at frameEnvelopesMax and frameBytesMax', async () => {
+    const a = await startNode(1, 0, {
+      frameEnvelopesMax: 10,
+      frameBytesMax: 4_096,
+      snapshotChunkBytes: 1_024,
+      keepaliveMs: 0,
+    });
+    const b = await startNode(2, 0, { frameBytesMax: 4_096, snapshotChunkBytes: 1_024 });
+    a.transport.setAddressBook(book(b));
+
+    for (let i = 0; i < 35; i++) a.transport.send(b.id, rangeId(i), heartbeat(a.id, b.id, i));
+    await waitFor(() => b.received.length === 35, 'the heartbeats');
+    assert.equal(a.transport.stats().framesSent, 4); // 10 + 10 + 10 + 5
+    assert.equal(b.transport.stats().framesReceived, 4);
+
+    // ~1.1 KB each: three fit in a 4 KiB frame, a fourth does not.
+    const app = (i: number): MsgApp => ({
+      ...(SAMPLE_MESSAGES[0] as MsgApp),
+      from: a.id,
+      to: b.id,
+      entries: [{ term: term(7), index: logIndex(i), type: 'normal', data: new Uint8Array(1_100) }],
+    });
+    for (let i = 0; i < 9; i++) a.transport.send(b.id, rangeId(i), app(i));
+    await waitFor(() => b.received.length === 44, 'the appends');
+    assert.equal(a.transport.stats().framesSent, 4 + 3);
+    assert.equal(a.transport.stats().envelopesSent, 44);
+    assert.deepEqual(
+      b.received.map((r) => r.range),
+      [...Array(35).keys(), ...Array(9).keys()].map((i) => rangeId(i)),
+    );
+    assert.deepEqual(a.transport.stats().dropped, {});
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  });
+
+  it('streams a 10 MiB snapshot in chunks, intact, with heartbeats flowing between chunks', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2);
+    a.transport.setAddressBook(book(b));
+    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 0));
+    await waitFor(() => b.received.length === 1, 'the connection to be up');
+
+    const snap = snapshotMessage(a.id, b.id, 10 * 1024 * 1024);
+    a.transport.send(b.id, rangeId(7), snap);
+    // One heartbeat per turn while the snapshot streams; bounded in count and time.
+    const isSnap = (r: Received): boolean => r.msg.type === 'snap';
+    const deadline = Date.now() + WAIT_MS_MAX;
+    let tick = 1;
+    for (; !b.received.some(isSnap) && tick < 100_000 && Date.now() < deadline; tick++) {
+      a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, tick));
+      await nextTurn();
+    }
+    await waitFor(() => b.received.some(isSnap), 'the snapshot');
+
+    const delivered = b.received.filter(isSnap);
+    assert.equal(delivered.length, 1);
+    assert.equal(delivered[0]!.range, rangeId(7));
+    assert.deepEqual(delivered[0]!.msg, snap);
+    const before = b.received.findIndex(isSnap);
+    const overtaking = b.received.slice(1, before).filter((r) => r.msg.type === 'heartbeat');
+    assert.ok(overtaking.length > 0, 'heartbeats sent after the snapshot arrived before it');
+    const stats = a.transport.stats();
+    assert.equal(stats.snapshotChunksSent, 10);
+    assert.equal(stats.snapshotsSent, 1);
+    assert.equal(b.transport.stats().snapshotChunksReceived, 10);
+    assert.equal(b.transport.stats().badFrames, 0);
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  });
+
+  it('drops a snapshot above snapshotBytesMax at the sender, and too many waiting ones', async () => {
+    const a = await startNode(1, 0, {
+      snapshotBytesMax: 64 * 1024,
+      snapshotChunkBytes: 16 * 1024,
+      snapshotSendsMax: 1,
+    });
+    const peer = nodeId(2);
+    a.transport.setAddressBook(new Map([[peer, { host: HOST, port: await freePort() }]]));
+    a.transport.send(peer, rangeId(1), snapshotMessage(a.id, peer, 64 * 1024 + 1));
+    assert.equal(a.transport.stats().dropped[peer], 1);
+    assert.ok(a.logs.some((l) => l.obj['code'] === 'REQUEST_TOO_LARGE'));
+    const small = { ...snapshotMessage(a.id, peer, 64 * 1024), to: peer };
+    a.transport.send(peer, rangeId(1), small);
+    a.transport.send(peer, rangeId(2), small);
+    assert.equal(a.transport.stats().dropped[peer], 2);
+    assert.equal(a.transport.stats().queuedMsgs[peer], 1);
+    await a.transport.close();
+  });
+
+  it('closes only the connection whose chunks break the rules, and keeps serving', async () => {
+    const a = await startNode(1);
+    const b = await startNode(2, 0, { snapshotBytesMax: 64 * 1024, snapshotPartialsMax: 2 });
+    a.transport.setAddressBook(book(b));
+    const evil = nodeId(3);
+    const kb = new Uint8Array(1024);
+
+    const attacks: [string, Uint8Array, string][] = [
+      [
+        'a wrong whole-data checksum',
+        concat(
+          helloFrom(3),
+          chunkFrame(evil, b.id, { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb }),
+          chunkFrame(evil, b.id, { id: 1, index: 1, count: 2, totalBytes: 2048, data: kb, crc: 7 }),
+        ),
+        'CORRUPTION',
+      ],
+      [
+        'an out-of-order chunk',
+        concat(
+          helloFrom(3),
+          chunkFrame(evil, b.id, { id: 1, index: 0, count: 3, totalBytes: 3072, data: kb }),
+          chunkFrame(evil, b.id, { id: 1, index: 2, count: 3, totalBytes: 3072, data: kb }),
+        ),
+        'INVALID_ARGUMENT',
+      ],
+      [
+        'inconsistent totals',
+        concat(
+          helloFrom(3),
+          chunkFrame(evil, b.id, { id: 1, index: 0, count: 3, totalBytes: 3072, data: kb }),
+          chunkFrame(evil, b.id, { id: 1, index: 1, count: 3, totalBytes: 4096, data: kb }),
+        ),
+        'INVALID_ARGUMENT',
+      ],
+      [
+        'a total above snapshotBytesMax',
+        concat(
+          helloFrom(3),
+          chunkFrame(evil, b.id, { id: 1, index: 0, count: 100, totalBytes: 1 << 30, data: kb }),
+        ),
+        'REQUEST_TOO_LARGE',
+      ],
+      [
+        'too many partial snapshots',
+        concat(
+          helloFrom(3),
+          chunkFrame(evil, b.id, { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb }),
+          chunkFrame(evil, b.id, { id: 2, index: 0, count: 2, totalBytes: 2048, data: kb }),
+          chunkFrame(evil, b.id, { id: 3, index: 0, count: 2, totalBytes: 2048, data: kb }),
+        ),
+        'RESOURCE_EXHAUSTED',
+      ],
+      [
+        'a chunk not addressed to this node',
+        concat(
+          helloFrom(3),
+          chunkFrame(evil, nodeId(9), { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb }),
+        ),
+        'INVALID_ARGUMENT',
+      ],
+    ];
+    for (const [name, bytes, code] of attacks) {
+      const badFrames = b.transport.stats().badFrames;
+      const warnings = b.logs.filter((l) => l.msg === 'closing connection: bad frame').length;
+      await writeRawAndAwaitClose(b, bytes);
+      await waitFor(
+        () => b.transport.stats().badFrames === badFrames + 1,
+        `badFrames after ${name}`,
+      );
+      const warning = b.logs.filter((l) => l.msg === 'closing connection: bad frame')[warnings];
+      assert.ok(warning !== undefined, `warning logged for ${name}`);
+      assert.equal(warning.obj['code'], code, name);
+    }
+    assert.equal(b.received.length, 0, 'nothing from the attacker was delivered');
+
+    // The well-behaved peer is served, and node 3 is heard again once it reconnects and behaves.
+    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 1));
+    await waitFor(() => b.received.length === 1, 'delivery from the well-behaved peer');
+    const data = Uint8Array.from({ length: 2048 }, (_, i) => i & 0xff);
+    const good = concat(
+      helloFrom(3),
+      chunkFrame(evil, b.id, {
+        id: 1,
+        index: 0,
+        count: 2,
+        totalBytes: 2048,
+        data: data.subarray(0, 1024),
+      }),
+      chunkFrame(evil, b.id, {
+        id: 1,
+        index: 1,
+        count: 2,
+        totalBytes: 2048,
+        data: data.subarray(1024),
+        crc: crc32c(data),
+      }),
+    );
+    const socket = net.connect({ host: HOST, port: b.port });
+    rawSockets.push(socket);
+    socket.write(good);
+    await waitFor(() => b.received.length === 2, 'the snapshot of the reconnected peer');
+    const snap = b.received[1]!.msg;
+    assert.ok(snap.type === 'snap');
+    assert.deepEqual(snap.snapshot.data, data);
+    socket.destroy();
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  });
+
+  it('sends keepalives on an idle link, and the receiver reports the peer as heard', async () => {
+    const a = await startNode(1, 0, { keepaliveMs: 30 });
+    const b = await startNode(2, 0, { keepaliveMs: 30 });
+    // Only the address books: no message is ever sent.
+    a.transport.setAddressBook(book(a, b));
+    b.transport.setAddressBook(book(a, b));
+    await waitFor(
+      () =>
+        a.transport.stats().keepalivesReceived >= 3 && b.transport.stats().keepalivesReceived >= 3,
+      'keepalives both ways',
+    );
+    assert.ok(a.heard.length >= 2 && a.heard.every((p) => p === b.id), `a heard ${a.heard}`);
+    assert.ok(b.heard.length >= 2 && b.heard.every((p) => p === a.id), `b heard ${b.heard}`);
+    assert.ok(a.transport.stats().keepalivesSent >= 3);
+    assert.equal(a.received.length + b.received.length, 0);
+    assert.deepEqual(
+      Object.keys(a.transport.stats().queuedMsgs),
+      [String(b.id)],
+      'no link to self',
+    );
+    await Promise.all([a.transport.close(), b.transport.close()]);
+  });
+
+  it('sends no keepalive and opens no connection when keepaliveMs is 0', async () => {
+    const a = await startNode(1, 0, { keepaliveMs: 0 });
+    const b = await startNode(2, 0, { keepaliveMs: 0 });
+    a.transport.setAddressBook(book(b));
+    await sleep(100);
+    assert.equal(a.transport.stats().keepalivesSent, 0);
+    assert.equal(b.heard.length, 0);
+    await Promise.all([a.transport.close(), b.transport.close()]);
   });
 });
