@@ -121,6 +121,13 @@ export const ERROR_CODES = defineErrors({
     httpStatus: 400,
     grpcStatus: 'INVALID_ARGUMENT',
   },
+  INVALID_SCHEMA: {
+    code: 'INVALID_SCHEMA',
+    message: 'the table schema or a change to it is invalid',
+    retryable: 'no',
+    httpStatus: 400,
+    grpcStatus: 'INVALID_ARGUMENT',
+  },
   KEY_TOO_LARGE: {
     code: 'KEY_TOO_LARGE',
     message: 'the key exceeds the maximum key size',
