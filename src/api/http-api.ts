@@ -35,8 +35,8 @@ export const BODY_BYTES_MAX = 6 * VALUE_BYTES_MAX + 64 * 1024;
 /** Largest URL path parameter, in characters (a maximal key, percent-encoded). */
 const PARAM_CHARS_MAX = 3 * KEY_BYTES_MAX + 64;
 
-/** A write as the API accepts it; the server adds the session. */
-export type WriteOp = Omit<KvCommand, 'client' | 'seq'>;
+/** A write as the API accepts it; the server adds the session and the proposal time. */
+export type WriteOp = Omit<KvCommand, 'client' | 'seq' | 'at'>;
 
 /** One hosted range as this node sees it. */
 export interface RangeStatus {

@@ -27,6 +27,7 @@ interface SeedSummary {
   unknown: number;
   violations: readonly string[];
   events: number;
+  sessionsExpired: number;
 }
 
 interface Args {
@@ -82,6 +83,7 @@ function summarize(r: SimResult): SeedSummary {
     unknown: r.unknown,
     violations: r.violations,
     events: r.events,
+    sessionsExpired: r.sessionsExpired,
   };
 }
 
@@ -150,9 +152,13 @@ async function runMany(a: Args): Promise<number> {
   let ops = 0;
   let violations = 0;
   let unknown = 0;
+  let expired = 0;
+  let expiringSeeds = 0;
   for (const r of results.values()) {
     ops += r.ops;
     unknown += r.unknown;
+    expired += r.sessionsExpired;
+    if (r.sessionsExpired > 0) expiringSeeds++;
     if (r.violations.length > 0) violations++;
   }
   if (stop) {
@@ -167,6 +173,7 @@ async function runMany(a: Args): Promise<number> {
     }
   }
   process.stdout.write(`sim: unknown-outcome ops=${unknown}\n`);
+  process.stdout.write(`sim: sessions expired=${expired} in ${expiringSeeds} seeds\n`);
   process.stdout.write(`sim: seeds=${results.size} ops=${ops} violations=${violations}\n`);
   return violations === 0 ? 0 : 1;
 }
@@ -177,7 +184,7 @@ function runOne(seed: number, a: Args, trace: boolean): number {
   for (const v of r.violations) process.stdout.write(`VIOLATION seed=${seed}: ${v}\n`);
   if (r.violations.length > 0) process.stdout.write(`  replay: ${replayCommand(seed, a)}\n`);
   process.stdout.write(
-    `sim: seed=${seed} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} unknown=${r.unknown}\n`,
+    `sim: seed=${seed} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} unknown=${r.unknown} sessions-expired=${r.sessionsExpired}\n`,
   );
   process.stdout.write(`sim: seeds=1 ops=${r.ops} violations=${r.violations.length > 0 ? 1 : 0}\n`);
   return r.violations.length === 0 ? 0 : 1;

@@ -26,7 +26,10 @@ export interface CallOptions {
    * writes stay safe to retry after one.
    */
   readonly timeoutMs?: number;
-  /** Deadline of the whole call, all attempts and backoff included, in ms. */
+  /**
+   * Deadline of the whole call, all attempts and backoff included, in ms.
+   * At most {@link DEADLINE_MS_MAX}: no attempt of a write is sent after it.
+   */
   readonly deadlineMs?: number;
 }
 
@@ -46,7 +49,11 @@ export interface ClientOptions {
   readonly endpoints: readonly string[];
   /** Default per-attempt deadline, in ms. Default 7000 (above the server's 5 s). */
   readonly timeoutMs?: number;
-  /** Default deadline of a whole call, in ms. Default 20 000. */
+  /**
+   * Default deadline of a whole call, in ms. Default 20 000, at most
+   * {@link DEADLINE_MS_MAX}. A write's retries stop at it, which keeps them
+   * far inside the server's session idle window (see DEADLINE_MS_MAX).
+   */
   readonly deadlineMs?: number;
   /** Retries after the first attempt of a call. Default 10; at most {@link RETRIES_MAX}. */
   readonly retries?: number;
@@ -73,6 +80,13 @@ export interface ClientOptions {
 
 /** Upper bound of `retries`. */
 export const RETRIES_MAX = 100;
+/**
+ * Upper bound of `deadlineMs`: 5 minutes. The server forgets an
+ * exactly-once session after 10 minutes unused (by log time, Raft thesis
+ * §6.3), and a write retried after that would apply again; a client must
+ * never retry a write that long, so its call deadline stays well inside.
+ */
+export const DEADLINE_MS_MAX = 5 * 60_000;
 /** Upper bound of `concurrentWritesMax`. */
 export const SESSIONS_MAX = 1024;
 /** Session ids the client picks are random integers in [1, 2^48). */
@@ -118,7 +132,7 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     fetch: o.fetch ?? globalThis.fetch,
   };
   checkPositive(resolved.timeoutMs, 'timeoutMs');
-  checkPositive(resolved.deadlineMs, 'deadlineMs');
+  checkDeadline(resolved.deadlineMs);
   checkInteger(resolved.concurrentWritesMax, 'concurrentWritesMax', 1, SESSIONS_MAX);
   checkInteger(resolved.queuedWritesMax, 'queuedWritesMax', 0, Number.MAX_SAFE_INTEGER);
   return resolved;
@@ -127,7 +141,7 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
 /** Checks the per-call overrides. */
 export function checkCallOptions(o: CallOptions): void {
   if (o.timeoutMs !== undefined) checkPositive(o.timeoutMs, 'timeoutMs');
-  if (o.deadlineMs !== undefined) checkPositive(o.deadlineMs, 'deadlineMs');
+  if (o.deadlineMs !== undefined) checkDeadline(o.deadlineMs);
 }
 
 /** A fresh random session id in [1, 2^48). */
@@ -156,6 +170,11 @@ function invalid(message: string): TesseraError {
 
 function checkPositive(v: number, name: string): void {
   if (!(Number.isFinite(v) && v > 0)) throw invalid(`${name} must be a positive number of ms`);
+}
+
+function checkDeadline(v: number): void {
+  checkPositive(v, 'deadlineMs');
+  if (v > DEADLINE_MS_MAX) throw invalid(`deadlineMs must be at most ${DEADLINE_MS_MAX} ms`);
 }
 
 function checkInteger(v: number, name: string, min: number, max: number): void {

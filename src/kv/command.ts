@@ -18,6 +18,15 @@ export interface KvCommand {
   readonly value: string | null;
   /** cas: the expected current value (null = absent). */
   readonly expect: string | null;
+  /**
+   * When the proposing node proposed the command: milliseconds since the
+   * Unix epoch (the simulator: since the start of its run) by that node's
+   * clock, a non-negative integer. The state machine's log clock, which
+   * expires idle client sessions, advances to the largest value applied
+   * (Raft thesis §6.3). Absent in entries written before it existed: such
+   * an entry carries no time information and leaves the log clock as is.
+   */
+  readonly at?: number;
 }
 
 /** The outcome of applying a command. */
@@ -29,15 +38,31 @@ export interface KvResult {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Whether `at` is a valid {@link KvCommand.at}: absent, or a non-negative safe integer. */
+function validAt(at: unknown): boolean {
+  return at === undefined || (Number.isSafeInteger(at) && (at as number) >= 0);
+}
+
+/**
+ * The bytes of a log entry carrying `cmd` (JSON). A malformed `at` is a
+ * programmer error of the proposer, caught here before it reaches the log.
+ */
 export function encodeCommand(cmd: KvCommand): Uint8Array {
+  assert(validAt(cmd.at), () => `kv command timestamp must be a non-negative integer: ${cmd.at}`);
   return encoder.encode(JSON.stringify(cmd));
 }
 
-/** Decodes a command written by {@link encodeCommand}. Corrupt bytes are an assertion failure: the log is checksummed below. */
+/**
+ * Decodes a command written by {@link encodeCommand}, with or without `at`.
+ * Corrupt bytes are an assertion failure: the log is checksummed below.
+ */
 export function decodeCommand(data: Uint8Array): KvCommand {
   const v = JSON.parse(decoder.decode(data)) as KvCommand;
   assert(
-    typeof v.client === 'number' && typeof v.seq === 'number' && typeof v.key === 'string',
+    typeof v.client === 'number' &&
+      typeof v.seq === 'number' &&
+      typeof v.key === 'string' &&
+      validAt(v.at),
     'malformed kv command',
   );
   return v;

@@ -8,10 +8,22 @@
  * so after a restart the state says exactly which log entries it covers.
  *
  * Exactly-once: each client session's last sequence number and result are
- * stored beside the data (commands of client {@link SESSIONLESS} skip this), so a retried command (same session and sequence
- * number, proposed again after a timeout, a leader change or a crash)
- * answers from the stored result instead of applying twice, and a command
- * older than the session's last one is not applied at all.
+ * stored beside the data (commands of client {@link SESSIONLESS} skip this),
+ * so a retried command (same session and sequence number, proposed again
+ * after a timeout, a leader change or a crash) answers from the stored
+ * result instead of applying twice, and a command older than the session's
+ * last one is not applied at all.
+ *
+ * Sessions expire (session-table.ts): one unused for more than the idle
+ * window of log time (default `SESSION_IDLE_MS`, 10 minutes), as told
+ * by the proposers' timestamps in the log, is forgotten, and so is the least
+ * recently used one when a new session would exceed the cap (default
+ * `SESSIONS_MAX`). A forgotten session's next command applies as new:
+ * a client must not retry a write for longer than the idle window (the
+ * TypeScript client's whole-call deadline is 20 s by default and at most
+ * 5 minutes: `DEADLINE_MS_MAX` in src/client/options.ts). The log
+ * clock, the sessions and their index are range keys written in the same
+ * commit as the data, so snapshots and restarts carry them.
  */
 import { pack, unpack } from 'msgpackr';
 import { assertNever } from '../core/assert.ts';
@@ -19,11 +31,13 @@ import type { RangeId } from '../core/ids.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
 import type { SnapshotChunk, StateEngine } from '../storage/state-engine.ts';
 import type { KvCommand, KvResult } from './command.ts';
-
-interface Session {
-  readonly seq: number;
-  readonly result: KvResult;
-}
+import type { SessionLimits, SessionStats, SessionStore } from './session-table.ts';
+import {
+  checkSessionLimits,
+  DEFAULT_SESSION_LIMITS,
+  readSessionStats,
+  SessionTable,
+} from './session-table.ts';
 
 /** How a command was handled. */
 export type ApplyOutcome =
@@ -51,9 +65,8 @@ const SNAPSHOT_CHUNK_BYTES_MAX = 64 << 10;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** Key prefixes inside the range: user data and client sessions. */
+/** Key prefix of user data inside the range; sessions use 's', 'l' and 'm' (session-table.ts). */
 const DATA = 0x64; // 'd'
-const SESSION = 0x73; // 's'
 
 function prefixed(tag: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(body.length + 1);
@@ -63,8 +76,6 @@ function prefixed(tag: number, body: Uint8Array): Uint8Array {
 }
 
 const dataKey = (key: string): Uint8Array => prefixed(DATA, encoder.encode(key));
-const sessionKey = (client: number): Uint8Array =>
-  prefixed(SESSION, encoder.encode(String(client)));
 
 /** One committed entry to apply: a command, or null for a no-op or a conf change. */
 export interface ApplyItem {
@@ -102,14 +113,24 @@ class WriteSet {
 const latin1 = (key: Uint8Array): string =>
   Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
 
+/**
+ * The state machine of one range over a state engine. `sessions` are the
+ * session table's limits: every replica of the range must use the same ones
+ * (see {@link SessionLimits}).
+ */
 export class KvStateMachine {
   /** The batch being applied, if any. */
   private batch: WriteSet | null = null;
+  private readonly sessions: SessionLimits;
 
   constructor(
     private readonly engine: StateEngine,
     private readonly range: RangeId,
-  ) {}
+    sessions: SessionLimits = DEFAULT_SESSION_LIMITS,
+  ) {
+    checkSessionLimits(sessions);
+    this.sessions = sessions;
+  }
 
   /** The current value of a raw key, including the effects of the batch being applied. */
   private read(key: Uint8Array): Uint8Array | undefined {
@@ -145,6 +166,11 @@ export class KvStateMachine {
     return { pairs, next: null };
   }
 
+  /** The session table's counters and log clock, as of the last applied entry. */
+  sessionStats(): SessionStats {
+    return readSessionStats((key) => this.read(key));
+  }
+
   /** The position the stored state covers, or null before anything was applied. */
   applied(): SnapshotMeta | null {
     return this.engine.applied(this.range);
@@ -161,7 +187,9 @@ export class KvStateMachine {
   /**
    * Applies committed entries in order and makes their effects and the last
    * position durable in one state-engine commit (all or nothing). Each entry
-   * sees the effects of the ones before it.
+   * sees the effects of the ones before it. The result does not depend on
+   * how entries are split into batches: session expiry is bounded per
+   * command, not per batch.
    */
   applyBatch(items: readonly ApplyItem[]): (ApplyOutcome | null)[] {
     const last = items[items.length - 1];
@@ -169,7 +197,16 @@ export class KvStateMachine {
     const ws = new WriteSet();
     this.batch = ws;
     try {
-      const outcomes = items.map((it) => (it.cmd === null ? null : this.applyCommand(it.cmd, ws)));
+      const store: SessionStore = {
+        get: (key) => this.read(key),
+        set: (key, value) => ws.set(key, value),
+        scanCommitted: (start, end, limit) => this.engine.scan(this.range, start, end, limit),
+      };
+      const table = new SessionTable(store, this.sessions);
+      const outcomes = items.map((it) =>
+        it.cmd === null ? null : this.applyCommand(it.cmd, ws, table),
+      );
+      table.finish();
       this.engine.commit({
         range: this.range,
         puts: ws.puts(),
@@ -182,20 +219,22 @@ export class KvStateMachine {
     }
   }
 
-  private applyCommand(cmd: KvCommand, ws: WriteSet): ApplyOutcome {
+  private applyCommand(cmd: KvCommand, ws: WriteSet, table: SessionTable): ApplyOutcome {
+    // Raft thesis §6.3: time comes from the log, so every replica expires alike.
+    table.advance(cmd.at);
     if (cmd.client === SESSIONLESS) {
       // No session: applied as it comes, nothing remembered (no exactly-once).
       return { kind: 'applied', result: this.execute(cmd, ws) };
     }
-    const raw = this.read(sessionKey(cmd.client));
-    const session = raw === undefined ? undefined : (unpack(raw) as Session);
+    const session = table.get(cmd.client);
     if (session !== undefined && cmd.seq <= session.seq) {
+      table.reuse(cmd.client, session);
       return cmd.seq === session.seq
         ? { kind: 'duplicate', result: session.result }
         : { kind: 'stale' };
     }
     const result = this.execute(cmd, ws);
-    ws.set(sessionKey(cmd.client), pack({ seq: cmd.seq, result } satisfies Session));
+    table.record(cmd.client, cmd.seq, result, session);
     return { kind: 'applied', result };
   }
 
@@ -221,7 +260,7 @@ export class KvStateMachine {
     }
   }
 
-  /** The whole range (data, sessions, applied position) as snapshot bytes. */
+  /** The whole range (data, sessions, log clock, applied position) as snapshot bytes. */
   snapshot(): Uint8Array {
     const chunks = [...this.engine.exportSnapshot(this.range, SNAPSHOT_CHUNK_BYTES_MAX)];
     return pack(chunks);

@@ -377,7 +377,7 @@ export class TesseraServer implements KvService {
     // Without a session the command is applied without exactly-once bookkeeping;
     // the random number only matches the answer to this request.
     const s = session ?? { client: SESSIONLESS, seq: randomInt(1, SERVER_SESSION_MAX) };
-    const cmd: KvCommand = { ...op, client: s.client, seq: s.seq };
+    const cmd: KvCommand = { ...op, client: s.client, seq: s.seq, at: Date.now() };
     const r = h.replica.raft.propose(encodeCommand(cmd));
     if (!r.ok) throw this.refusal(r.code, r.leaderHint, h.range);
     const done = h.pending.addWrite(`${s.client}:${s.seq}`, r.index, r.term);

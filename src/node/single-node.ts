@@ -141,6 +141,8 @@ function main(): void {
       key: req.key ?? '',
       value: req.value ?? '',
       expect: null,
+      // The log clock that expires idle sessions (kv/session-table.ts).
+      at: Date.now(),
     };
     if (pending.size >= PENDING_MAX) {
       out({ id: req.id, error: 'RESOURCE_EXHAUSTED' });

@@ -20,6 +20,7 @@ import { decodeCommand } from '../kv/command.ts';
 import type { KvCommand } from '../kv/command.ts';
 import type { ApplyItem, ApplyOutcome } from '../kv/state-machine.ts';
 import { KvStateMachine, initialDataPuts } from '../kv/state-machine.ts';
+import type { SessionLimits } from '../kv/session-table.ts';
 import { bootstrapSnapshot, Raft } from '../raft/raft.ts';
 import type { DurableState, RaftConfig } from '../raft/raft.ts';
 import type { Entry, Message, ReadState, Ready, Snapshot, SnapshotMeta } from '../raft/types.ts';
@@ -41,6 +42,11 @@ export interface ReplicaOptions {
   readonly raft: RaftConfig;
   /** Applied entries between two log compactions. */
   readonly snapshotEveryEntries: number;
+  /**
+   * Limits of the state machine's client sessions; default
+   * DEFAULT_SESSION_LIMITS. Every replica of the range must use the same.
+   */
+  readonly sessions?: SessionLimits;
 }
 
 export class Replica {
@@ -57,7 +63,7 @@ export class Replica {
     private readonly events: ReplicaEvents,
     durable: DurableState,
   ) {
-    this.sm = new KvStateMachine(state, options.range);
+    this.sm = new KvStateMachine(state, options.range, options.sessions);
     this.raft = new Raft(options.raft, durable);
   }
 

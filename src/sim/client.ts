@@ -1,8 +1,11 @@
 /**
  * A simulated client: issues one key-value operation at a time, retries on
  * refusals and timeouts with the same session sequence number (so the state
- * machine applies it at most once), and records what it observed.
+ * machine applies it at most once), and records what it observed. In some
+ * seeds it moves to a new session every few operations, as a restarted
+ * client process would, leaving the old session to expire.
  */
+import { assert } from '../core/assert.ts';
 import type { NodeId } from '../core/ids.ts';
 import { NO_NODE } from '../core/ids.ts';
 import type { SeededRng } from '../core/rng.ts';
@@ -20,6 +23,8 @@ export interface ClientHost {
   readonly spreadReads: number;
   /** Multiplies the client timeouts (they scale with the cluster's tick length). */
   readonly timeScale: number;
+  /** Operations per session before the client opens a new one (0 = never). */
+  readonly sessionOpsMax: number;
   /** Every node a client may contact. */
   endpoints(): readonly NodeId[];
   send(to: NodeId, req: ClientRequest): void;
@@ -30,17 +35,24 @@ export interface ClientHost {
   trace(line: string): void;
 }
 
-/** Per-attempt timeout range and whole-operation deadline, virtual ms. */
+/** Per-attempt timeout range, virtual ms. */
 const ATTEMPT_TIMEOUT_MIN_MS = 40;
 const ATTEMPT_TIMEOUT_MAX_MS = 150;
-const OP_DEADLINE_MS = 1500;
+/**
+ * Whole-operation deadline, virtual ms, before the time scale: no attempt
+ * of an operation is sent after it (the session idle window relies on it).
+ */
+export const OP_DEADLINE_MS = 1500;
 const RETRY_BACKOFF_MS = 10;
+/** Session ids are `generation * SESSION_ID_STRIDE + client id`; client ids stay below it. */
+const SESSION_ID_STRIDE = 1000;
 
 interface InFlight {
   readonly op: KvOpName;
   readonly key: string;
   readonly value: string | null;
   readonly expect: string | null;
+  readonly session: number;
   readonly seq: number;
   readonly call: number;
   attempt: number;
@@ -50,6 +62,8 @@ interface InFlight {
 }
 
 export class SimClient {
+  /** The current session id; `seq` numbers its operations. */
+  private session: number;
   private seq = 0;
   private current: InFlight | null = null;
   private leaderGuess: NodeId = NO_NODE;
@@ -60,7 +74,10 @@ export class SimClient {
   constructor(
     readonly id: number,
     private readonly host: ClientHost,
-  ) {}
+  ) {
+    assert(id > 0 && id < SESSION_ID_STRIDE, () => `client id ${id} out of range`);
+    this.session = id;
+  }
 
   /** Starts the next operation if the run wants more; otherwise marks the client done. */
   next(): void {
@@ -69,10 +86,15 @@ export class SimClient {
       this.done = true;
       return;
     }
+    if (h.sessionOpsMax > 0 && this.seq >= h.sessionOpsMax) {
+      // A new session; the old one is never used again and expires.
+      this.session += SESSION_ID_STRIDE;
+      this.seq = 0;
+    }
     const r = h.rng.next();
     const key = h.keys[h.rng.int(0, h.keys.length - 1)]!;
     const seq = ++this.seq;
-    const fresh = `${this.id}.${seq}`;
+    const fresh = `${this.session}.${seq}`;
     let op: KvOpName;
     let value: string | null = null;
     let expect: string | null = null;
@@ -91,6 +113,7 @@ export class SimClient {
       key,
       value,
       expect,
+      session: this.session,
       seq,
       call: h.queue.now,
       attempt: 0,
@@ -121,6 +144,7 @@ export class SimClient {
     cur.attempt = attempt;
     h.send(cur.target, {
       client: this.id,
+      session: cur.session,
       attempt,
       seq: cur.seq,
       op: cur.op,

@@ -12,6 +12,8 @@ import type { SeededRng } from '../core/rng.ts';
 import type { KvCommand } from '../kv/command.ts';
 import { encodeCommand } from '../kv/command.ts';
 import type { ApplyOutcome } from '../kv/state-machine.ts';
+import type { SessionStats } from '../kv/session-table.ts';
+import { DEFAULT_SESSION_LIMITS } from '../kv/session-table.ts';
 import type { CanaryName } from '../raft/canaries.ts';
 import type { ProposeResult, Raft } from '../raft/raft.ts';
 import { DEFAULT_RAFT_CONFIG } from '../raft/raft.ts';
@@ -57,6 +59,7 @@ interface PendingRead {
   index: number;
 }
 
+/** A write waiting to apply, by "session:seq". */
 interface PendingWrite {
   readonly client: number;
   readonly attempt: number;
@@ -134,6 +137,7 @@ export class SimNode {
         {
           range: RANGE,
           snapshotEveryEntries: h.mix.snapshotEveryEntries,
+          sessions: { ...DEFAULT_SESSION_LIMITS, idleMs: h.mix.sessionIdleMs },
           raft: {
             ...DEFAULT_RAFT_CONFIG,
             id: this.id,
@@ -178,6 +182,11 @@ export class SimNode {
     this.observe();
     this.scheduleTick(this.incarnation);
     this.pump();
+  }
+
+  /** The session table's counters of the node's state machine, or null while it is down. */
+  sessionStats(): SessionStats | null {
+    return this.up ? this.replica.sm.sessionStats() : null;
   }
 
   /** The node's Raft core (valid while it is up). */
@@ -307,19 +316,21 @@ export class SimNode {
       });
     } else {
       const data = encodeCommand({
-        client: req.client,
+        client: req.session,
         seq: req.seq,
         op: req.op,
         key: req.key,
         value: req.value,
         expect: req.expect,
+        // The proposer's clock: virtual time, whole ms (kv/session-table.ts).
+        at: Math.floor(h.queue.now),
       });
       const r = this.raft.propose(data);
       if (!r.ok) {
         refuse(r.code, r.leaderHint);
         return;
       }
-      this.pendingWrites.set(`${req.client}:${req.seq}`, {
+      this.pendingWrites.set(`${req.session}:${req.seq}`, {
         client: req.client,
         attempt: req.attempt,
         at: h.queue.now,

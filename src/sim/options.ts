@@ -3,6 +3,11 @@
  */
 import type { CanaryName } from '../raft/canaries.ts';
 import type { Rng } from '../core/rng.ts';
+import { SESSION_IDLE_MS } from '../kv/session-table.ts';
+import { OP_DEADLINE_MS } from './client.ts';
+
+/** The longest a `pause` fault stops a node, in virtual ms. */
+export const PAUSE_MAX_MS = 2000;
 
 /** Fault families the simulator can inject; `all` switches every one on. */
 export const FAULT_KINDS = [
@@ -46,6 +51,12 @@ export interface SimOptions {
   readonly ops: number;
   /** Collect a readable trace of the run. */
   readonly trace: boolean;
+  /**
+   * Forces the session idle window, in virtual ms, with clients moving to
+   * new sessions every few operations (tests: a window below the retry
+   * horizon must break exactly-once visibly). Default: the seed's mix.
+   */
+  readonly sessionIdleMs?: number;
 }
 
 export const DEFAULT_OPS = 200;
@@ -99,6 +110,37 @@ export interface FaultMix {
   readonly segmentBytesMax: number;
   /** Fraction of operations that are reads. */
   readonly readRatio: number;
+  /**
+   * The state machine's session idle window, in virtual ms: the production
+   * default, or in a share of seeds a window short enough for sessions to
+   * expire during the run (see {@link shortSessionIdleMs}).
+   */
+  readonly sessionIdleMs: number;
+  /** Operations of a client per session before it opens a new one (0 = never). */
+  readonly sessionOpsMax: number;
+}
+
+/**
+ * The shortest idle window that keeps exactly-once sound in a run: longer
+ * than any gap between a session's last use and a late proposal of its last
+ * command. That gap is at most the client's operation deadline (its last
+ * attempt), plus the message's one-way latency, plus a pause of the node
+ * that received it (it proposes on resume). A proposal is stamped by the
+ * virtual clock, which never goes back, so the log clock at its apply is its
+ * own stamp.
+ */
+export function retryHorizonMs(
+  mix: Pick<FaultMix, 'tickMs' | 'delayMaxMs' | 'spikeMaxMs'>,
+): number {
+  return OP_DEADLINE_MS * (mix.tickMs / 10) + mix.delayMaxMs + mix.spikeMaxMs + PAUSE_MAX_MS;
+}
+
+/** A short idle window: between 1.2 and 2 retry horizons, in whole ms. */
+function shortSessionIdleMs(
+  mix: Pick<FaultMix, 'tickMs' | 'delayMaxMs' | 'spikeMaxMs'>,
+  rng: Rng,
+): number {
+  return Math.ceil((retryHorizonMs(mix) * rng.int(12, 20)) / 10);
 }
 
 export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix {
@@ -115,7 +157,7 @@ export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix
     heal: 0,
   };
   weights.heal = weights.partition > 0 ? rng.int(1, 4) : 0;
-  return {
+  const mix = {
     lossRate: on('loss') ? [0.01, 0.05, 0.1, 0.2][rng.int(0, 3)]! : 0,
     dupRate: on('dup') ? [0.01, 0.05, 0.1][rng.int(0, 2)]! : 0,
     delayMinMs: 1,
@@ -138,5 +180,14 @@ export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix
     readBitFlipRate: on('disk') ? [0.01, 0.05, 0.2][rng.int(0, 2)]! : 0,
     segmentBytesMax: [4 << 10, 64 << 10, 1 << 20][rng.int(0, 2)]!,
     readRatio: [0.2, 0.4, 0.6][rng.int(0, 2)]!,
+  };
+  // Drawn last, so that the fields above stay what they were for each seed.
+  // Half the seeds expire sessions: clients move to new sessions now and then
+  // (as restarted client processes do) and the old ones go idle.
+  const shortSessions = rng.chance(0.5);
+  return {
+    ...mix,
+    sessionIdleMs: shortSessions ? shortSessionIdleMs(mix, rng) : SESSION_IDLE_MS,
+    sessionOpsMax: shortSessions ? rng.int(2, 10) : 0,
   };
 }

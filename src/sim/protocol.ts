@@ -6,7 +6,10 @@ import type { NodeId } from '../core/ids.ts';
 export type KvOpName = 'put' | 'get' | 'delete' | 'cas';
 
 export interface ClientRequest {
+  /** The client that sent it (answers go back to it). */
   readonly client: number;
+  /** Exactly-once session id: a client opens new sessions over its life. */
+  readonly session: number;
   /** Identifies one attempt; answers to older attempts are ignored. */
   readonly attempt: number;
   /** Session sequence number: the same for every attempt of one operation. */

@@ -25,7 +25,7 @@ import { RaftInvariants } from './invariants.ts';
 import type { NodeHost } from './node.ts';
 import { SimNode } from './node.ts';
 import type { FaultMix, SimOptions } from './options.ts';
-import { pickFaultMix } from './options.ts';
+import { PAUSE_MAX_MS, pickFaultMix } from './options.ts';
 import type { ClientRequest, ClientResponse } from './protocol.ts';
 
 export interface SimResult {
@@ -39,6 +39,8 @@ export interface SimResult {
   readonly virtualMs: number;
   readonly events: number;
   readonly history: readonly KvOperation[];
+  /** Sessions the state machine expired, most on any node at the end (replicas agree per index). */
+  readonly sessionsExpired: number;
 }
 
 /** After healing: a leader within this bound, all remaining operations within the next. */
@@ -51,6 +53,8 @@ const EVENTS_MAX = 5_000_000;
 /** Operations reserved for the liveness phase. */
 const LIVENESS_OPS = 20;
 const TRACE_LINES_MAX = 20_000;
+/** Operations per client session when a test forces the idle window on a seed that would not rotate. */
+const FORCED_SESSION_OPS_MAX = 5;
 
 type Partition = Set<string>;
 
@@ -89,7 +93,15 @@ class Simulation {
   constructor(private readonly opts: SimOptions) {
     if (opts.nodes < 3 || opts.nodes > 7) throw new Error('--nodes must be between 3 and 7');
     this.rng = new SeededRng(opts.seed);
-    this.mix = pickFaultMix(opts.faults, this.rng.fork());
+    const mix = pickFaultMix(opts.faults, this.rng.fork());
+    this.mix =
+      opts.sessionIdleMs === undefined
+        ? mix
+        : {
+            ...mix,
+            sessionIdleMs: opts.sessionIdleMs,
+            sessionOpsMax: mix.sessionOpsMax > 0 ? mix.sessionOpsMax : FORCED_SESSION_OPS_MAX,
+          };
     this.invariants = new RaftInvariants(() => this.queue.now);
     this.keys = Array.from({ length: this.rng.int(2, 6) }, (_, i) => `k${i}`);
     this.nextNodeId = opts.nodes + 1;
@@ -143,6 +155,10 @@ class Simulation {
       virtualMs: this.queue.now,
       events,
       history: this.history,
+      sessionsExpired: Math.max(
+        0,
+        ...[...this.nodes.values()].map((n) => n.sessionStats()?.expiredTotal ?? 0),
+      ),
     };
   }
 
@@ -258,6 +274,7 @@ class Simulation {
       readRatio: this.mix.readRatio,
       spreadReads: this.mix.spreadReads,
       timeScale: this.mix.tickMs / 10,
+      sessionOpsMax: this.mix.sessionOpsMax,
       endpoints: () => [...this.nodes.keys()],
       send: (to, req) => this.sendToNode(to, req),
       claimOp: () => this.claimOp(),
@@ -495,7 +512,7 @@ class Simulation {
     const n = this.victim();
     if (n === undefined || n.paused) return;
     n.pause();
-    const pauseMs = this.rng.int(20, 2000);
+    const pauseMs = this.rng.int(20, PAUSE_MAX_MS);
     this.trace(`nemesis: pause n${n.id} for ${pauseMs}ms`);
     const incarnation = n.incarnation;
     this.queue.after(pauseMs, () => {

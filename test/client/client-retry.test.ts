@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { TesseraClient } from '../../src/client/client.ts';
 import { TesseraError } from '../../src/core/errors.ts';
 import { backoffDelayMs, mayRetry } from '../../src/client/retry.ts';
+import { DEADLINE_MS_MAX } from '../../src/client/options.ts';
 
 /** One request the scripted fetch saw. */
 interface Seen {
@@ -196,6 +197,19 @@ describe('TesseraClient retries', () => {
       (e: unknown) => e instanceof TesseraError && e.code === 'OUTCOME_UNKNOWN',
     );
     assert.ok(performance.now() - t0 < 1_000);
+  });
+
+  it('refuses a call deadline beyond the session idle window allows', async () => {
+    const { fetch, seen } = scripted(async () => json(200, { key: 'k', ok: true }));
+    const isInvalid = (e: unknown): boolean =>
+      e instanceof TesseraError && e.code === 'INVALID_ARGUMENT';
+    assert.throws(
+      () => new TesseraClient({ endpoints: ['a:1'], fetch, deadlineMs: DEADLINE_MS_MAX + 1 }),
+      isInvalid,
+    );
+    const c = new TesseraClient({ endpoints: ['a:1'], fetch, deadlineMs: DEADLINE_MS_MAX });
+    await assert.rejects(c.put('k', 'v', { deadlineMs: DEADLINE_MS_MAX + 1 }), isInvalid);
+    assert.equal(seen.length, 0);
   });
 
   it('gives concurrent writes sessions of their own and numbers each session', async () => {

@@ -48,6 +48,28 @@ test('without faults every operation completes with a definite answer', () => {
   assert.equal(r.ops, 200);
 });
 
+test('sessions expire during runs with a short idle window, and every checker still passes', () => {
+  const expiring: number[] = [];
+  for (let seed = 1; seed <= 60 && expiring.length < 5; seed++) {
+    const r = runSimulation(options(seed));
+    assert.deepEqual(r.violations, [], `seed ${seed}`);
+    if (r.sessionsExpired > 0) expiring.push(seed);
+  }
+  assert.equal(expiring.length, 5, `sessions expired only in seeds [${expiring}]`);
+});
+
+test("an idle window shorter than a client's retries is caught by the checkers", () => {
+  // Exactly-once needs the window to outlast every retry; 60 ms does not.
+  for (let seed = 1; seed <= 60; seed++) {
+    const r = runSimulation(options(seed, { sessionIdleMs: 60 }));
+    if (r.violations.length === 0) continue;
+    assert.match(r.violations[0]!, /linearizability/);
+    assert.ok(r.sessionsExpired > 0);
+    return;
+  }
+  assert.fail('a 60 ms session idle window went unnoticed in seeds 1..60');
+});
+
 test('parseFaults knows every family and rejects unknown names', () => {
   assert.deepEqual([...parseFaults('all')].sort(), [...FAULT_KINDS].sort());
   assert.deepEqual([...parseFaults('loss,crash')], ['loss', 'crash']);
