@@ -6,7 +6,8 @@
  *   npm run sim -- --list-bugs
  *
  * Prints one line per failing seed with the command that replays it, and as
- * its last line `sim: seeds=N ops=M violations=V` (V counts failing seeds).
+ * its last line `sim: seeds=N ops=M violations=V` (V counts failing seeds),
+ * after a line counting the seeds with quiescence and the node ticks spent quiet.
  * Exits 0 if and only if V is 0. Seeds run in parallel child processes
  * (one per core by default); results do not depend on the number of jobs.
  */
@@ -27,6 +28,8 @@ interface SeedSummary {
   unknown: number;
   violations: readonly string[];
   events: number;
+  quiesce: boolean;
+  quietTicks: number;
 }
 
 interface Args {
@@ -82,6 +85,8 @@ function summarize(r: SimResult): SeedSummary {
     unknown: r.unknown,
     violations: r.violations,
     events: r.events,
+    quiesce: r.quiesce,
+    quietTicks: r.quietTicks,
   };
 }
 
@@ -150,9 +155,15 @@ async function runMany(a: Args): Promise<number> {
   let ops = 0;
   let violations = 0;
   let unknown = 0;
+  let quiesceSeeds = 0;
+  let quietSeeds = 0;
+  let quietTicks = 0;
   for (const r of results.values()) {
     ops += r.ops;
     unknown += r.unknown;
+    if (r.quiesce) quiesceSeeds++;
+    if (r.quietTicks > 0) quietSeeds++;
+    quietTicks += r.quietTicks;
     if (r.violations.length > 0) violations++;
   }
   if (stop) {
@@ -167,6 +178,9 @@ async function runMany(a: Args): Promise<number> {
     }
   }
   process.stdout.write(`sim: unknown-outcome ops=${unknown}\n`);
+  process.stdout.write(
+    `sim: quiescence seeds=${quiesceSeeds} seeds-gone-quiet=${quietSeeds} quiet-ticks=${quietTicks}\n`,
+  );
   process.stdout.write(`sim: seeds=${results.size} ops=${ops} violations=${violations}\n`);
   return violations === 0 ? 0 : 1;
 }
@@ -177,7 +191,7 @@ function runOne(seed: number, a: Args, trace: boolean): number {
   for (const v of r.violations) process.stdout.write(`VIOLATION seed=${seed}: ${v}\n`);
   if (r.violations.length > 0) process.stdout.write(`  replay: ${replayCommand(seed, a)}\n`);
   process.stdout.write(
-    `sim: seed=${seed} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} unknown=${r.unknown}\n`,
+    `sim: seed=${seed} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} unknown=${r.unknown} quiesce=${r.quiesce} quiet-ticks=${r.quietTicks}\n`,
   );
   process.stdout.write(`sim: seeds=1 ops=${r.ops} violations=${r.violations.length > 0 ? 1 : 0}\n`);
   return r.violations.length === 0 ? 0 : 1;
