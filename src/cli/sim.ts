@@ -6,7 +6,8 @@
  *   npm run sim -- --list-bugs
  *
  * Prints one line per failing seed with the command that replays it, and as
- * its last line `sim: seeds=N ops=M violations=V` (V counts failing seeds).
+ * its last line `sim: seeds=N ops=M violations=V` (V counts failing seeds),
+ * after a line counting the seeds with quiescence and the node ticks spent quiet.
  * Exits 0 if and only if V is 0. Seeds run in parallel child processes
  * (one per core by default); results do not depend on the number of jobs.
  */
@@ -28,6 +29,8 @@ interface SeedSummary {
   violations: readonly string[];
   events: number;
   sessionsExpired: number;
+  quiesce: boolean;
+  quietTicks: number;
 }
 
 interface Args {
@@ -84,6 +87,8 @@ function summarize(r: SimResult): SeedSummary {
     violations: r.violations,
     events: r.events,
     sessionsExpired: r.sessionsExpired,
+    quiesce: r.quiesce,
+    quietTicks: r.quietTicks,
   };
 }
 
@@ -154,11 +159,17 @@ async function runMany(a: Args): Promise<number> {
   let unknown = 0;
   let expired = 0;
   let expiringSeeds = 0;
+  let quiesceSeeds = 0;
+  let quietSeeds = 0;
+  let quietTicks = 0;
   for (const r of results.values()) {
     ops += r.ops;
     unknown += r.unknown;
     expired += r.sessionsExpired;
     if (r.sessionsExpired > 0) expiringSeeds++;
+    if (r.quiesce) quiesceSeeds++;
+    if (r.quietTicks > 0) quietSeeds++;
+    quietTicks += r.quietTicks;
     if (r.violations.length > 0) violations++;
   }
   if (stop) {
@@ -174,6 +185,9 @@ async function runMany(a: Args): Promise<number> {
   }
   process.stdout.write(`sim: unknown-outcome ops=${unknown}\n`);
   process.stdout.write(`sim: sessions expired=${expired} in ${expiringSeeds} seeds\n`);
+  process.stdout.write(
+    `sim: quiescence seeds=${quiesceSeeds} seeds-gone-quiet=${quietSeeds} quiet-ticks=${quietTicks}\n`,
+  );
   process.stdout.write(`sim: seeds=${results.size} ops=${ops} violations=${violations}\n`);
   return violations === 0 ? 0 : 1;
 }
@@ -184,7 +198,7 @@ function runOne(seed: number, a: Args, trace: boolean): number {
   for (const v of r.violations) process.stdout.write(`VIOLATION seed=${seed}: ${v}\n`);
   if (r.violations.length > 0) process.stdout.write(`  replay: ${replayCommand(seed, a)}\n`);
   process.stdout.write(
-    `sim: seed=${seed} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} unknown=${r.unknown} sessions-expired=${r.sessionsExpired}\n`,
+    `sim: seed=${seed} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} unknown=${r.unknown} sessions-expired=${r.sessionsExpired} quiesce=${r.quiesce} quiet-ticks=${r.quietTicks}\n`,
   );
   process.stdout.write(`sim: seeds=1 ops=${r.ops} violations=${r.violations.length > 0 ? 1 : 0}\n`);
   return r.violations.length === 0 ? 0 : 1;

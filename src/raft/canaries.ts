@@ -22,6 +22,8 @@ export const CANARIES = {
     'The log engine reports an append durable before its fsync, so a crash loses acknowledged entries.',
   'heartbeat-commit-beyond-match':
     "A leader's heartbeat tells a follower its full commit index, even past what the follower is known to match.",
+  'quiesce-without-liveness':
+    'Quiet followers are never woken when node liveness finds their leader down, so a dead leader of a quiet group is never replaced.',
 } as const;
 
 export type CanaryName = keyof typeof CANARIES;

@@ -29,6 +29,8 @@ export class Progress {
   lastProgressTick = 0;
   /** Highest leader tick echoed by a heartbeat answer (for the leader lease). */
   lastAckSentTick = Number.NEGATIVE_INFINITY;
+  /** Leader tick of the last answer of any kind from the follower (quiescence needs recent ones). */
+  lastHeardTick = Number.NEGATIVE_INFINITY;
   readonly inflights: Inflights;
 
   constructor(

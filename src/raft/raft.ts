@@ -87,6 +87,14 @@ export interface RaftConfig {
   readonly uncommittedEntriesMax: number;
   /** ReadIndex requests queued on the leader before new ones are refused. */
   readonly pendingReadsMax: number;
+  /**
+   * Quiescence: an idle group goes quiet (no heartbeats, no election timer)
+   * so that a node can host many groups. Off unless true. The host must then
+   * watch node liveness and call {@link Raft.unquiesce} on a quiet follower
+   * whose leader's node is down, or a dead leader of a quiet group is never
+   * replaced. The rules are on {@link Raft.unquiesce} and in docs/raft.md.
+   */
+  readonly quiesce?: boolean;
   readonly rng: Rng;
   /** Canaries to switch on (simulation only; see canaries.ts). */
   readonly bugs?: ReadonlySet<CanaryName>;
@@ -105,6 +113,7 @@ export const DEFAULT_RAFT_CONFIG = {
   msgBytesMax: 256 << 10,
   uncommittedEntriesMax: 4096,
   pendingReadsMax: 4096,
+  quiesce: false,
 } as const satisfies Omit<RaftConfig, 'id' | 'rng'>;
 
 /** What a node recovers from its durable storage when it starts. */
@@ -177,9 +186,18 @@ export interface RaftStatus {
   readonly applied: LogIndex;
   readonly lastIndex: LogIndex;
   readonly conf: ConfState;
+  /** Quiescence: the node is quiet (no heartbeats or election timer until something wakes it). */
+  readonly quiet: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Quiescence: a leader goes quiet only if every follower answered it within
+ * this many heartbeat intervals, so that every follower is likely to receive
+ * the quiesce heartbeat and go quiet as well.
+ */
+const QUIESCE_HEARD_INTERVALS = 2;
 
 export class Raft {
   readonly id: NodeId;
@@ -193,8 +211,16 @@ export class Raft {
   private lead: NodeId = NO_NODE;
   private conf: ConfState;
 
-  /** Logical clock: ticks since this node started. */
+  /** Logical clock: ticks since this node started. Keeps counting while quiet. */
   private ticks = 0;
+  /**
+   * Quiescence (see {@link RaftConfig.quiesce}): no heartbeats, no election
+   * timer, no check-quorum until something wakes the node. Volatile: a
+   * restarted node starts awake.
+   */
+  private quiet = false;
+  /** Leader: the tick at which it sent its quiesce heartbeats (their answers carry each verdict). */
+  private quiesceTick = Number.NEGATIVE_INFINITY;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -261,9 +287,14 @@ export class Raft {
   // ---------------------------------------------------------------------------
   // Public interface
 
-  /** Advances logical time by one tick: elections, heartbeats, check-quorum. */
+  /**
+   * Advances logical time by one tick: elections, heartbeats, check-quorum.
+   * A quiet node only counts the tick: the leader lease and the progress
+   * timers compare ticks, so a lease ages while its leader is quiet.
+   */
   tick(): void {
     this.ticks++;
+    if (this.quiet) return;
     if (this.role === 'leader') this.tickLeader();
     else this.tickElection();
   }
@@ -271,6 +302,7 @@ export class Raft {
   /** Handles one message from a peer. Messages not addressed to this node are a programmer error. */
   step(m: Message): void {
     assert(m.to === this.id, () => `message for ${m.to} stepped into ${this.id}`);
+    if (this.quiet && !this.keepsQuiet(m)) this.wake();
     if (!this.stepTerm(m)) return;
     if (m.type === 'vote') {
       this.handleVote(m);
@@ -323,9 +355,12 @@ export class Raft {
    * Requests a linearizable read. The answer arrives as a {@link ReadState}
    * with the same `context` in a later Ready: serve the read once the state
    * machine has applied up to its index. On a follower the request is
-   * forwarded to the leader; lost requests are not retried here.
+   * forwarded to the leader; lost requests are not retried here. Wakes a
+   * quiet node (a quiet leader confirms its leadership afresh: its lease
+   * counts only heartbeat rounds a quorum acknowledged within the lease).
    */
   readIndex(context: string): ProposeResult | { readonly ok: true } {
+    this.wake();
     if (this.role === 'leader') {
       if (this.pendingReads.length + this.readsBeforeCommit.length >= this.cfg.pendingReadsMax) {
         return this.refuse('RESOURCE_EXHAUSTED');
@@ -341,6 +376,7 @@ export class Raft {
   /** Asks the leader to hand leadership to `to` (thesis §3.10). Ignored on a follower. */
   transferLeadership(to: NodeId): void {
     if (this.role !== 'leader' || to === this.id) return;
+    this.wake();
     const pr = this.progress.get(to);
     if (pr === undefined || pr.isLearner) return;
     if (this.leadTransferee === to) return;
@@ -350,9 +386,46 @@ export class Raft {
     else this.sendAppend(to);
   }
 
-  /** Starts an election now (tests and operators). */
+  /** Starts an election now (tests and operators). Wakes a quiet node. */
   campaign(): void {
+    this.wake();
     this.hup(false);
+  }
+
+  /**
+   * Wakes a quiet node (quiescence, see {@link RaftConfig.quiesce}); a no-op
+   * on an awake one. A woken leader sends heartbeats at once and counts
+   * check-quorum from this tick; a woken follower restarts its election
+   * timer from zero, so it campaigns after an election timeout unless a
+   * leader is heard from meanwhile.
+   *
+   * The host must call it on every quiet follower whose leader's node it
+   * believes down (node liveness): a quiet follower's election timer is
+   * stopped, so nothing else would replace a leader that died while its
+   * group was quiet.
+   *
+   * The rules of quiescence:
+   * - A leader goes quiet, at a heartbeat tick, only when the group is idle:
+   *   everything it has is committed in its term and applied, every voter
+   *   and learner matches its last index, every follower answered within
+   *   {@link QUIESCE_HEARD_INTERVALS} heartbeat intervals, no read is
+   *   pending, no transfer is under way, and no configuration change is
+   *   pending or joint. It then sends one heartbeat marked `quiesce` that
+   *   carries its commit index (its last index) and stops heartbeats and
+   *   check-quorum. Its ticks keep counting, so its lease expires.
+   * - A follower goes quiet on a quiesce heartbeat of its current leader
+   *   whose commit index equals, after applying it, both its own commit and
+   *   last index, with its last entry of the leader's term: its log is then
+   *   the leader's. Otherwise it stays awake and says so in its answer,
+   *   which wakes the leader.
+   * - Everything else wakes a node: proposals, reads, transfers, campaigns,
+   *   this call, and any message other than a matching quiesce heartbeat (on
+   *   a follower) or an answer to heartbeats that does not refuse quiescence
+   *   (on a leader). Waking is always safe: it only restores the timers of
+   *   an awake node.
+   */
+  unquiesce(): void {
+    this.wake();
   }
 
   /**
@@ -452,6 +525,7 @@ export class Raft {
       applied: this.log.applied,
       lastIndex: this.log.lastIndex(),
       conf: this.conf,
+      quiet: this.quiet,
     };
   }
 
@@ -533,6 +607,7 @@ export class Raft {
   }
 
   private reset(t: Term): void {
+    this.quiet = false;
     if (this.term !== t) {
       this.term = t;
       this.vote = NO_NODE;
@@ -559,6 +634,7 @@ export class Raft {
     assert(this.role !== 'leader', 'leader cannot become pre-candidate');
     // Thesis §9.6: a pre-candidate changes neither its term nor its vote.
     this.votes.clear();
+    this.quiet = false;
     this.role = 'pre-candidate';
     this.lead = NO_NODE;
     this.electionElapsed = 0;
@@ -630,8 +706,67 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatIntervalTicks) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat('');
+      if (this.cfg.quiesce === true && this.canQuiesce()) {
+        this.quiet = true;
+        this.quiesceTick = this.ticks;
+        this.broadcastHeartbeat('', true);
+      } else {
+        // As etcd does: repeat the latest pending read round, so that reads
+        // whose own round was lost are confirmed by this one (an
+        // acknowledgement of a later heartbeat confirms every earlier read).
+        this.broadcastHeartbeat(this.pendingReads.at(-1)?.round ?? '');
+      }
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Quiescence (rules on unquiesce())
+
+  /** Leader: the group is idle, so it may go quiet. */
+  private canQuiesce(): boolean {
+    const last = this.log.lastIndex();
+    // The quiesce heartbeat's commit doubles as the leader's last index, of its term.
+    if (this.log.committed !== last || !this.committedInTerm()) return false;
+    if (this.log.applied !== this.log.committed) return false;
+    if (this.pendingReads.length > 0 || this.readsBeforeCommit.length > 0) return false;
+    if (this.leadTransferee !== NO_NODE) return false;
+    if (this.pendingConfIndex > this.log.applied || isJoint(this.conf)) return false;
+    const heardTicksMax = QUIESCE_HEARD_INTERVALS * this.cfg.heartbeatIntervalTicks;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      if (pr.match !== last) return false;
+      if (this.ticks - pr.lastHeardTick > heardTicksMax) return false;
+    }
+    return true;
+  }
+
+  /**
+   * True if `m` leaves a quiet node quiet: on a follower, a quiesce heartbeat
+   * of its leader (whose handler checks that the logs still match); on a
+   * leader, an answer to a heartbeat that does not refuse quiescence (answers
+   * carry nothing a quiet leader must act on).
+   */
+  private keepsQuiet(m: Message): boolean {
+    if (m.term !== this.term) return false;
+    if (this.role === 'leader') {
+      return m.type === 'heartbeat-resp' && (m.quiesce === true || m.sentTick < this.quiesceTick);
+    }
+    return m.type === 'heartbeat' && m.quiesce === true && m.from === this.lead;
+  }
+
+  private wake(): void {
+    if (!this.quiet) return;
+    this.quiet = false;
+    this.electionElapsed = 0;
+    if (this.role !== 'leader') return;
+    this.heartbeatElapsed = 0;
+    // Check-quorum counts from fresh activity: answers heard before the quiet spell do not count.
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      pr.recentActive = false;
+      pr.lastProgressTick = this.ticks;
+    }
+    this.broadcastHeartbeat('');
   }
 
   // ---------------------------------------------------------------------------
@@ -831,6 +966,15 @@ export class Raft {
 
   private handleHeartbeat(m: MsgHeartbeat): void {
     this.log.commitTo(m.commit);
+    let quiet = false;
+    if (m.quiesce === true && this.cfg.quiesce === true) {
+      // Quiesce only with the leader's log: its commit index is its last index, of its term.
+      const log = this.log;
+      quiet =
+        log.committed === m.commit && log.lastIndex() === m.commit && log.lastTerm() === m.term;
+      if (quiet) this.quiet = true;
+      else this.wake();
+    }
     const resp: MsgHeartbeatResp = {
       type: 'heartbeat-resp',
       from: this.id,
@@ -838,6 +982,7 @@ export class Raft {
       term: this.term,
       context: m.context,
       sentTick: m.sentTick,
+      ...(quiet ? { quiesce: true } : {}),
     };
     this.send(resp);
   }
@@ -897,6 +1042,7 @@ export class Raft {
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
     pr.recentActive = true;
+    pr.lastHeardTick = this.ticks;
     if (m.reject) {
       let hint = m.rejectHint;
       if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm);
@@ -933,6 +1079,7 @@ export class Raft {
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
     pr.recentActive = true;
+    pr.lastHeardTick = this.ticks;
     if (m.sentTick > pr.lastAckSentTick) pr.lastAckSentTick = m.sentTick;
     if (pr.state === 'probe') pr.probeSent = false;
     if (pr.state === 'replicate') {
@@ -959,6 +1106,7 @@ export class Raft {
     data: Uint8Array,
     cc: ConfChange | undefined,
   ): ProposeResult {
+    this.wake();
     if (this.role !== 'leader') return this.refuse('NOT_LEADER');
     if (this.leadTransferee !== NO_NODE) return this.refuse('PROPOSAL_DROPPED');
     if (this.log.lastIndex() - this.log.committed >= this.cfg.uncommittedEntriesMax) {
@@ -1059,7 +1207,7 @@ export class Raft {
     return true;
   }
 
-  private broadcastHeartbeat(context: string): void {
+  private broadcastHeartbeat(context: string, quiesce = false): void {
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       this.send({
@@ -1073,6 +1221,7 @@ export class Raft {
           : logIndex(Math.min(pr.match, this.log.committed)),
         context,
         sentTick: this.ticks,
+        ...(quiesce ? { quiesce: true } : {}),
       });
     }
   }
@@ -1194,6 +1343,7 @@ export class Raft {
         pr.next = existing.next;
         pr.recentActive = existing.recentActive;
         pr.lastAckSentTick = existing.lastAckSentTick;
+        pr.lastHeardTick = existing.lastHeardTick;
       }
       if (id === this.id) pr.match = last;
       pr.recentActive = pr.recentActive || id === this.id;

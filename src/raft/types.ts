@@ -145,6 +145,12 @@ export interface MsgHeartbeat extends MessageBase {
   readonly context: string;
   /** The leader's tick when it sent this; echoed back for the lease. */
   readonly sentTick: number;
+  /**
+   * Set when the leader has gone quiet (quiescence, see `RaftConfig.quiesce`):
+   * the group is idle, this is the last heartbeat until something wakes it,
+   * and `commit` is then also the leader's last index, whose term is `term`.
+   */
+  readonly quiesce?: boolean;
 }
 
 /** Reply to {@link MsgHeartbeat}. */
@@ -152,6 +158,12 @@ export interface MsgHeartbeatResp extends MessageBase {
   readonly type: 'heartbeat-resp';
   readonly context: string;
   readonly sentTick: number;
+  /**
+   * Set when answering a quiesce heartbeat: the follower matched the leader
+   * and went quiet too. A quiesce heartbeat answered without it means the
+   * follower stays awake, so the leader must wake as well.
+   */
+  readonly quiesce?: boolean;
 }
 
 /** InstallSnapshot (Raft §7). */

@@ -25,6 +25,7 @@ import { bootstrapSnapshot, Raft } from '../raft/raft.ts';
 import type { DurableState, RaftConfig } from '../raft/raft.ts';
 import type { Entry, Message, ReadState, Ready, Snapshot, SnapshotMeta } from '../raft/types.ts';
 import type { LogStorage } from '../storage/log-storage.ts';
+import type { LivenessView } from './node-liveness.ts';
 import type { StateEngine } from '../storage/state-engine.ts';
 
 /** What the replica reports to the node hosting it. */
@@ -180,6 +181,23 @@ export class Replica {
     this.raft.advance(rd);
     for (const rs of rd.readStates) this.events.readState(rs);
     this.maybeCompact();
+  }
+
+  /**
+   * Quiescence: wakes this replica if it is a quiet follower whose leader's
+   * node `liveness` believes down, so that it campaigns after an election
+   * timeout instead of waiting forever for a dead leader. The host calls it
+   * on every replica after each liveness tick (or for the replicas led by
+   * each node in `NodeLiveness.newlyDown()`). Returns true if it woke.
+   */
+  wakeIfLeaderDown(liveness: LivenessView): boolean {
+    // Canary: quiet followers are never woken by liveness.
+    if (this.options.raft.bugs?.has('quiesce-without-liveness') === true) return false;
+    const st = this.raft.status();
+    if (!st.quiet || st.role === 'leader' || st.leader === NO_NODE) return false;
+    if (liveness.isLive(st.leader)) return false;
+    this.raft.unquiesce();
+    return true;
   }
 
   /** True while a Ready awaits finish(). */

@@ -28,6 +28,8 @@ export interface ClientHost {
   /** Every node a client may contact. */
   endpoints(): readonly NodeId[];
   send(to: NodeId, req: ClientRequest): void;
+  /** How long to wait before starting the next operation (an idle gap), or 0. */
+  idleDelayMs(): number;
   /** Claims the next operation slot; false when the run has issued all it wants. */
   claimOp(): boolean;
   record(op: KvOperation, definite: boolean): void;
@@ -82,6 +84,11 @@ export class SimClient {
   /** Starts the next operation if the run wants more; otherwise marks the client done. */
   next(): void {
     const h = this.host;
+    const idleMs = h.idleDelayMs();
+    if (idleMs > 0) {
+      h.queue.after(idleMs, () => this.next());
+      return;
+    }
     if (!h.claimOp()) {
       this.done = true;
       return;

@@ -18,6 +18,7 @@ import type { CanaryName } from '../raft/canaries.ts';
 import type { ProposeResult, Raft } from '../raft/raft.ts';
 import { DEFAULT_RAFT_CONFIG } from '../raft/raft.ts';
 import type { ConfChange, Entry, Message, Ready } from '../raft/types.ts';
+import { NodeLiveness } from '../server/node-liveness.ts';
 import { Replica } from '../server/replica.ts';
 import { MemoryStateEngine } from '../storage/memory-state-engine.ts';
 import { LogEngine } from '../storage/wal/log-engine.ts';
@@ -44,6 +45,10 @@ export interface NodeHost {
   /** Virtual milliseconds per tick. */
   readonly tickMs: number;
   sendPeer(m: Message): void;
+  /** Sends a node-level liveness ping from `from` to every other node (quiescence runs). */
+  ping(from: NodeId): void;
+  /** One tick of a live node; `quiet` tells whether its Raft core is quiet after it. */
+  ticked(quiet: boolean): void;
   /** Restarts a node that crashed by itself (during an fsync) after a downtime. */
   scheduleRestart(node: SimNode): void;
   reply(client: number, from: NodeId, resp: ClientResponse): void;
@@ -96,6 +101,9 @@ export class SimNode {
   private readCounter = 0;
   private lastRole = '';
   private lastLeader = 0;
+  /** Which peers this node heard from recently (volatile: a restart forgets). Quiescence runs only. */
+  private liveness: NodeLiveness | null = null;
+  private ticksSincePing = 0;
 
   constructor(
     readonly id: NodeId,
@@ -146,6 +154,7 @@ export class SimNode {
             leaseMarginTicks: 3,
             inflightMsgsMax: 16,
             msgBytesMax: h.mix.msgBytesMax,
+            quiesce: h.mix.quiesce,
             bugs: h.bugs,
           },
         },
@@ -179,6 +188,10 @@ export class SimNode {
     }
     this.up = true;
     this.lastRole = '';
+    this.liveness = h.mix.quiesce
+      ? new NodeLiveness({ livenessTimeoutTicks: h.mix.livenessTimeoutTicks, peersMax: 64 })
+      : null;
+    this.ticksSincePing = 0;
     this.observe();
     this.scheduleTick(this.incarnation);
     this.pump();
@@ -230,7 +243,7 @@ export class SimNode {
     this.paused = false;
     const ticks = this.missedTicks;
     this.missedTicks = 0;
-    for (let i = 0; i < ticks; i++) this.raft.tick();
+    for (let i = 0; i < ticks; i++) this.tickOnce();
     this.observe();
     const work = this.deferred;
     this.deferred = [];
@@ -254,12 +267,41 @@ export class SimNode {
       if (!this.up || incarnation !== this.incarnation) return;
       if (this.paused) this.missedTicks++;
       else {
-        this.raft.tick();
+        this.tickOnce();
         this.observe();
         this.pump();
       }
       this.scheduleTick(incarnation);
     });
+  }
+
+  /**
+   * One tick of the node: the Raft core's, then (quiescence runs) node
+   * liveness: a ping to every peer every `pingIntervalTicks`, and a quiet
+   * follower whose leader's node is down is woken.
+   */
+  private tickOnce(): void {
+    const h = this.host;
+    this.raft.tick();
+    const liveness = this.liveness;
+    if (liveness !== null) {
+      liveness.tick();
+      if (++this.ticksSincePing >= h.mix.pingIntervalTicks) {
+        this.ticksSincePing = 0;
+        h.ping(this.id);
+      }
+      for (const peer of liveness.newlyDown()) h.trace(`n${this.id} liveness: n${peer} is down`);
+      const leader = this.raft.status().leader;
+      if (this.replica.wakeIfLeaderDown(liveness)) {
+        h.trace(`n${this.id} wakes: its leader n${leader} is down`);
+      }
+    }
+    h.ticked(this.raft.status().quiet);
+  }
+
+  /** A liveness ping from `from` arrived. */
+  onPing(from: NodeId): void {
+    this.whenRunning(() => this.liveness?.heard(from));
   }
 
   /** Runs `work` now, or after resume if paused; drops it if the node is down. */
@@ -271,6 +313,7 @@ export class SimNode {
 
   deliver(m: Message): void {
     this.whenRunning(() => {
+      this.liveness?.heard(m.from);
       this.raft.step(m);
       this.observe();
       this.pump();

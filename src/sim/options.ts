@@ -118,6 +118,21 @@ export interface FaultMix {
   readonly sessionIdleMs: number;
   /** Operations of a client per session before it opens a new one (0 = never). */
   readonly sessionOpsMax: number;
+  /**
+   * Quiescence (`RaftConfig.quiesce`) is on in this run. Such runs also run
+   * node liveness (pings between every node pair, through the simulated
+   * network), give clients idle gaps so that the group can go quiet under
+   * faults, and end with a quiet-leader crash (see docs/simulator.md).
+   * Runs without it use no randomness for any of this.
+   */
+  readonly quiesce: boolean;
+  /** Ticks between two liveness pings from a node to each peer (quiescence runs). */
+  readonly pingIntervalTicks: number;
+  /** Ticks of silence after which node liveness deems a peer down (quiescence runs). */
+  readonly livenessTimeoutTicks: number;
+  /** Clients pause for `idleGapMs` at the start of every `idleEveryMs` of the safety phase (0: never). */
+  readonly idleEveryMs: number;
+  readonly idleGapMs: number;
 }
 
 /**
@@ -157,7 +172,7 @@ export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix
     heal: 0,
   };
   weights.heal = weights.partition > 0 ? rng.int(1, 4) : 0;
-  const mix = {
+  const mix: Omit<FaultMix, QuiescenceField | 'sessionIdleMs' | 'sessionOpsMax'> = {
     lossRate: on('loss') ? [0.01, 0.05, 0.1, 0.2][rng.int(0, 3)]! : 0,
     dupRate: on('dup') ? [0.01, 0.05, 0.1][rng.int(0, 2)]! : 0,
     delayMinMs: 1,
@@ -189,5 +204,30 @@ export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix
     ...mix,
     sessionIdleMs: shortSessions ? shortSessionIdleMs(mix, rng) : SESSION_IDLE_MS,
     sessionOpsMax: shortSessions ? rng.int(2, 10) : 0,
+    ...pickQuiescence(rng, mix.tickMs),
+  };
+}
+
+type QuiescenceField =
+  'quiesce' | 'pingIntervalTicks' | 'livenessTimeoutTicks' | 'idleEveryMs' | 'idleGapMs';
+
+/** Quiescence options; drawn last, and only in runs that enable it, so other runs are unchanged. */
+function pickQuiescence(rng: Rng, tickMs: number): Pick<FaultMix, QuiescenceField> {
+  if (!rng.chance(0.5)) {
+    return {
+      quiesce: false,
+      pingIntervalTicks: 0,
+      livenessTimeoutTicks: 0,
+      idleEveryMs: 0,
+      idleGapMs: 0,
+    };
+  }
+  const pingIntervalTicks = rng.int(2, 5);
+  return {
+    quiesce: true,
+    pingIntervalTicks,
+    livenessTimeoutTicks: pingIntervalTicks * rng.int(3, 5),
+    idleEveryMs: tickMs * rng.int(100, 300),
+    idleGapMs: tickMs * rng.int(20, 80),
   };
 }

@@ -7,7 +7,10 @@
  * 1. safety: clients run operations while faults are injected; Raft
  *    invariants are checked after every step;
  * 2. liveness: every fault is healed; a leader must be elected and the
- *    remaining operations must complete within a bound.
+ *    remaining operations must complete within a bound;
+ * 3. in runs with quiescence, quiet leader: the idle group must go quiet
+ *    within a bound; then its leader crashes for good, and node liveness
+ *    must wake the quiet followers so that a new leader is elected in time.
  * Finally the whole history is checked for linearizability.
  *
  * A run is a pure function of its options: the same seed replays exactly.
@@ -41,6 +44,12 @@ export interface SimResult {
   readonly history: readonly KvOperation[];
   /** Sessions the state machine expired, most on any node at the end (replicas agree per index). */
   readonly sessionsExpired: number;
+  /** Quiescence was on in this run. */
+  readonly quiesce: boolean;
+  /** Node ticks spent quiet, summed over nodes (0 without quiescence). */
+  readonly quietTicks: number;
+  /** The part of `quietTicks` spent in the safety phase (idle gaps under faults). */
+  readonly safetyQuietTicks: number;
 }
 
 /** After healing: a leader within this bound, all remaining operations within the next. */
@@ -52,6 +61,8 @@ const SAFETY_PHASE_MAX_MS = 60_000;
 const EVENTS_MAX = 5_000_000;
 /** Operations reserved for the liveness phase. */
 const LIVENESS_OPS = 20;
+/** Quiet-leader phase: the idle group must go quiet within this bound, virtual ms. */
+const QUIET_WAIT_MS = 5_000;
 const TRACE_LINES_MAX = 20_000;
 /** Operations per client session when a test forces the idle window on a seed that would not rotate. */
 const FORCED_SESSION_OPS_MAX = 5;
@@ -77,7 +88,14 @@ class Simulation {
   private blocked: Partition = new Set();
   /** Identifies the current partition, so that its scheduled heal does not end a later one. */
   private partitionGeneration = 0;
-  private phase: 'safety' | 'liveness' = 'safety';
+  private phase: 'safety' | 'liveness' | 'quiet-leader' = 'safety';
+  /** Quiet-leader phase: when it began, and the leader crashed once the group was quiet. */
+  private quietPhaseAt = -1;
+  private crashedQuietLeader: SimNode | null = null;
+  private crashedQuietLeaderAt = -1;
+  private quietPhaseDone = false;
+  private quietTicks = 0;
+  private safetyQuietTicks = 0;
   private issued = 0;
   private definite = 0;
   private unknown = 0;
@@ -135,7 +153,12 @@ class Simulation {
         events++;
         if (this.invariants.violations.length > 0) break;
         if (this.phase === 'safety' && this.shouldHeal()) this.heal();
-        if (this.phase === 'liveness' && this.livenessDone()) break;
+        if (this.phase === 'liveness' && this.livenessDone()) {
+          if (!this.mix.quiesce || !this.livenessPassed()) break;
+          this.startQuietLeaderPhase();
+        }
+        if (this.phase === 'quiet-leader' && (this.quietPhaseDone || this.violations.length > 0))
+          break;
       }
     } catch (e) {
       // Any exception escaping a node is a bug: the run is deterministic, so report and replay it.
@@ -159,6 +182,9 @@ class Simulation {
         0,
         ...[...this.nodes.values()].map((n) => n.sessionStats()?.expiredTotal ?? 0),
       ),
+      quiesce: this.mix.quiesce,
+      quietTicks: this.quietTicks,
+      safetyQuietTicks: this.safetyQuietTicks,
     };
   }
 
@@ -213,7 +239,7 @@ class Simulation {
       this.violations.push(`simulator: event budget of ${EVENTS_MAX} exhausted`);
       return;
     }
-    if (this.phase !== 'liveness') {
+    if (this.phase === 'safety') {
       this.violations.push('liveness: the safety phase never finished its operations');
       return;
     }
@@ -228,6 +254,88 @@ class Simulation {
         `liveness: only ${this.livenessOpsDone} of ${LIVENESS_OPS} operations completed within ${LIVENESS_LEADER_MS + LIVENESS_OPS_MS}ms after healing`,
       );
     }
+  }
+
+  /** The liveness phase met its bounds (checked again, with messages, by checkLiveness). */
+  private livenessPassed(): boolean {
+    return (
+      this.leaderSeenAt >= 0 &&
+      this.leaderSeenAt - this.healedAt <= LIVENESS_LEADER_MS &&
+      this.livenessOpsDone >= LIVENESS_OPS
+    );
+  }
+
+  /**
+   * Quiescence runs, after the liveness phase: no client runs, so the group
+   * is idle and must go quiet (leader and every member) within
+   * QUIET_WAIT_MS. Then its leader crashes for good: the quiet followers
+   * hear no heartbeat and run no election timer, so only node liveness can
+   * wake them; a new leader must be elected within LIVENESS_LEADER_MS.
+   */
+  private startQuietLeaderPhase(): void {
+    this.phase = 'quiet-leader';
+    this.quietPhaseAt = this.queue.now;
+    this.trace('quiet leader: clients idle, waiting for the group to go quiet');
+    const poll = (): void => {
+      if (this.quietPhaseDone || this.violations.length > 0) return;
+      const now = this.queue.now;
+      const crashed = this.crashedQuietLeader;
+      if (crashed === null) {
+        const leader = this.currentLeader();
+        if (leader !== undefined && this.groupQuiet(leader)) {
+          this.trace(`quiet leader: group quiet; crash leader n${leader.id} for good`);
+          leader.crash();
+          this.crashedQuietLeader = leader;
+          this.crashedQuietLeaderAt = now;
+        } else if (now - this.quietPhaseAt > QUIET_WAIT_MS) {
+          this.violations.push(
+            `quiescence: the idle group did not go quiet within ${QUIET_WAIT_MS}ms (${this.quietReport()})`,
+          );
+          return;
+        }
+      } else {
+        const leader = this.currentLeader();
+        if (leader !== undefined) {
+          this.trace(
+            `quiet leader: n${leader.id} elected ${(now - this.crashedQuietLeaderAt).toFixed(1)}ms after n${crashed.id} crashed`,
+          );
+          this.quietPhaseDone = true;
+          return;
+        }
+        if (now - this.crashedQuietLeaderAt > LIVENESS_LEADER_MS) {
+          this.violations.push(
+            `liveness: no leader elected within ${LIVENESS_LEADER_MS}ms after the quiet leader n${crashed.id} crashed`,
+          );
+          return;
+        }
+      }
+      this.queue.after(this.mix.tickMs, poll);
+    };
+    poll();
+  }
+
+  /** Which nodes are awake, for a failure message. */
+  private quietReport(): string {
+    const parts: string[] = [];
+    for (const n of this.nodes.values()) {
+      if (!n.up) continue;
+      const st = n.raft.status();
+      parts.push(
+        `n${n.id} ${st.role}${st.quiet ? ' quiet' : ''} term=${st.term} commit=${st.commit} last=${st.lastIndex} applied=${st.applied} voters=[${st.conf.voters}] learners=[${st.conf.learners}]`,
+      );
+    }
+    return parts.join('; ');
+  }
+
+  /** The leader and every other member of its configuration are up and quiet. */
+  private groupQuiet(leader: SimNode): boolean {
+    const st = leader.raft.status();
+    if (!st.quiet) return false;
+    const members = [...st.conf.voters, ...st.conf.votersOutgoing, ...st.conf.learners];
+    return members.every((id) => {
+      const n = this.nodes.get(id);
+      return n !== undefined && n.up && !n.paused && n.raft.status().quiet;
+    });
   }
 
   private checkHistory(): void {
@@ -260,6 +368,12 @@ class Simulation {
       invariants: this.invariants,
       tickMs: this.mix.tickMs,
       sendPeer: (m) => this.sendPeer(m),
+      ping: (from) => this.ping(from),
+      ticked: (quiet) => {
+        if (!quiet) return;
+        this.quietTicks++;
+        if (this.phase === 'safety') this.safetyQuietTicks++;
+      },
       scheduleRestart: (node) => this.scheduleRestart(node),
       reply: (client, from, resp) => this.reply(client, from, resp),
       trace: (line) => this.trace(line),
@@ -277,11 +391,24 @@ class Simulation {
       sessionOpsMax: this.mix.sessionOpsMax,
       endpoints: () => [...this.nodes.keys()],
       send: (to, req) => this.sendToNode(to, req),
+      idleDelayMs: () => this.idleDelayMs(),
       claimOp: () => this.claimOp(),
       record: (op, definite) => this.record(op, definite),
       nextAttemptId: () => ++this.attemptIds,
       trace: (line) => this.trace(line),
     };
+  }
+
+  /**
+   * Quiescence runs: clients start no operation in the first `idleGapMs` of
+   * every `idleEveryMs` of the safety phase, so the group idles (and may go
+   * quiet) while the nemesis goes on. Returns how long to wait, or 0.
+   */
+  private idleDelayMs(): number {
+    const m = this.mix;
+    if (this.phase !== 'safety' || m.idleEveryMs <= 0) return 0;
+    const into = this.queue.now % m.idleEveryMs;
+    return into < m.idleGapMs ? m.idleGapMs - into : 0;
   }
 
   private claimOp(): boolean {
@@ -318,14 +445,14 @@ class Simulation {
   /** One-way latency of a message, with occasional long detours (reordering). */
   private latency(): number {
     const m = this.mix;
-    if (this.phase === 'liveness') return m.delayMinMs + this.rng.next();
+    if (this.phase !== 'safety') return m.delayMinMs + this.rng.next();
     let d = m.delayMinMs + this.rng.next() * (m.delayMaxMs - m.delayMinMs);
     if (m.spikeRate > 0 && this.rng.chance(m.spikeRate)) d += this.rng.next() * m.spikeMaxMs;
     return d;
   }
 
   private lossy(): { drop: boolean; dup: boolean } {
-    if (this.phase === 'liveness') return { drop: false, dup: false };
+    if (this.phase !== 'safety') return { drop: false, dup: false };
     return {
       drop: this.mix.lossRate > 0 && this.rng.chance(this.mix.lossRate),
       dup: this.mix.dupRate > 0 && this.rng.chance(this.mix.dupRate),
@@ -344,6 +471,18 @@ class Simulation {
         // A partition that forms while a message is in flight cuts it too.
         if (this.blocked.has(`${m.from}>${m.to}`)) return;
         this.nodes.get(m.to)?.deliver(m);
+      });
+    }
+  }
+
+  /** A node-level liveness ping to every other node, through the network (partitions and loss apply). */
+  private ping(from: NodeId): void {
+    for (const to of this.nodes.keys()) {
+      if (to === from || this.blocked.has(`${from}>${to}`)) continue;
+      if (this.lossy().drop) continue;
+      this.queue.after(this.latency(), () => {
+        if (this.blocked.has(`${from}>${to}`)) return;
+        this.nodes.get(to)?.onPing(from);
       });
     }
   }

@@ -65,6 +65,11 @@ function bool(o: Fields, key: string, path: string): boolean {
   return v;
 }
 
+/** An optional boolean: absent (or undefined) stays absent, so a message round-trips unchanged. */
+function optBool(o: Fields, key: string, path: string): { [k: string]: boolean } {
+  return o[key] === undefined ? {} : { [key]: bool(o, key, path) };
+}
+
 function str(o: Fields, key: string, path: string): string {
   const v = o[key];
   if (typeof v !== 'string') malformed(`${path}.${key}`, 'is not a string');
@@ -195,6 +200,7 @@ export function parseMessage(value: unknown, path = 'msg'): Message {
         commit: logIndex(uint(o, 'commit', path)),
         context: str(o, 'context', path),
         sentTick: int(o, 'sentTick', path),
+        ...optBool(o, 'quiesce', path),
       };
     case 'heartbeat-resp':
       return {
@@ -202,6 +208,7 @@ export function parseMessage(value: unknown, path = 'msg'): Message {
         type,
         context: str(o, 'context', path),
         sentTick: int(o, 'sentTick', path),
+        ...optBool(o, 'quiesce', path),
       };
     case 'snap':
       return { ...base, type, snapshot: parseSnapshot(o['snapshot'], `${path}.snapshot`) };

@@ -77,6 +77,23 @@ test('parseFaults knows every family and rejects unknown names', () => {
   assert.throws(() => parseFaults('meteor'), /unknown fault 'meteor'/);
 });
 
+test('quiescence: a share of seeds enables it, and their groups go quiet, also under faults', () => {
+  let quiesceSeeds = 0;
+  let quietSeeds = 0;
+  let quietUnderFaults = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const r = runSimulation(options(seed));
+    assert.deepEqual(r.violations, [], `seed ${seed}`);
+    if (r.quiesce) quiesceSeeds++;
+    else assert.equal(r.quietTicks, 0, `seed ${seed} has quiescence off`);
+    if (r.quietTicks > 0) quietSeeds++;
+    if (r.safetyQuietTicks > 0) quietUnderFaults++;
+  }
+  assert.ok(quiesceSeeds >= 3 && quiesceSeeds <= 9, `${quiesceSeeds} of 12 seeds quiesce`);
+  assert.equal(quietSeeds, quiesceSeeds, 'every seed with quiescence spent ticks quiet');
+  assert.ok(quietUnderFaults > 0, 'idle gaps let groups go quiet in the safety phase');
+});
+
 // Canaries: each deliberate bug must be caught within the first 200 seeds
 // with every fault on. A checker that cannot fail is worth nothing.
 for (const bug of CANARY_NAMES) {

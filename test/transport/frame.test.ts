@@ -172,6 +172,7 @@ describe('frame codec', () => {
       },
       { range: 1, msg: { ...SAMPLE_MESSAGES[2]!, pre: 1 } },
       { range: 1, msg: { ...SAMPLE_MESSAGES[4]!, context: 5 } },
+      { range: 1, msg: { ...SAMPLE_MESSAGES[4]!, quiesce: 'yes' } },
       {
         range: 1,
         msg: {

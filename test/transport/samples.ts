@@ -5,7 +5,7 @@ import type { Envelope } from '../../src/transport/frame.ts';
 
 const base = { from: nodeId(1), to: nodeId(2), term: term(7) };
 
-/** Every message type once, with binary entry data, conf changes and a snapshot. */
+/** Every message type once (heartbeats twice: with the optional quiesce flag), with binary entry data, conf changes and a snapshot. */
 export const SAMPLE_MESSAGES: readonly Message[] = [
   {
     ...base,
@@ -88,6 +88,9 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
     index: logIndex(99),
     reject: false,
   },
+  // Optional fields: the quiesce flag of heartbeats and their answers.
+  { ...base, type: 'heartbeat', commit: logIndex(9), context: '', sentTick: 43, quiesce: true },
+  { ...base, type: 'heartbeat-resp', context: '', sentTick: 43, quiesce: true },
 ];
 
 /** The samples wrapped in envelopes of distinct ranges. */
