@@ -196,6 +196,7 @@ function statusMessage(st: NodeStatus): object {
       last_index: r.lastIndex,
       voters: r.voters,
       learners: r.learners,
+      quiet: r.quiet,
     })),
   };
 }

@@ -49,6 +49,8 @@ export interface RangeStatus {
   readonly end: string | null;
   /** This replica's role. */
   readonly role: string;
+  /** The range is idle and quiet: no heartbeats, no election timer (see docs/raft.md). */
+  readonly quiet: boolean;
   /** The leader this replica believes in; 0 if none. */
   readonly leader: NodeId;
   readonly term: number;

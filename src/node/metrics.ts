@@ -41,6 +41,14 @@ export class NodeMetrics {
       s.role === 'leader' ? 1 : 0,
     );
     new Gauge({
+      name: 'tessera_ranges_quiet',
+      help: 'Hosted ranges that are quiet (idle: no heartbeats, no election ticking).',
+      registers: [r],
+      collect() {
+        this.set(source.status().ranges.filter((rs) => rs.quiet).length);
+      },
+    });
+    new Gauge({
       name: 'tessera_ranges_hosted',
       help: 'Ranges this node hosts a replica of.',
       registers: [r],
@@ -77,6 +85,16 @@ export class NodeMetrics {
       'tessera_transport_bad_frames',
       'Inbound connections closed for a bad frame.',
       (t) => t.badFrames,
+    );
+    fromTransport(
+      'tessera_transport_frames_sent',
+      'Frames sent to peers (each carries one or more coalesced messages).',
+      (t) => t.framesSent,
+    );
+    fromTransport(
+      'tessera_transport_envelopes_sent',
+      'Peer messages sent, over all frames.',
+      (t) => t.envelopesSent,
     );
     fromTransport(
       'tessera_transport_received_messages',

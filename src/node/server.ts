@@ -41,6 +41,7 @@ import { SESSIONLESS } from '../kv/state-machine.ts';
 import { DEFAULT_RAFT_CONFIG } from '../raft/raft.ts';
 import type { ConfChangeStep, Entry, Message, Ready } from '../raft/types.ts';
 import { Replica } from '../server/replica.ts';
+import { DEFAULT_NODE_LIVENESS, NodeLiveness } from '../server/node-liveness.ts';
 import {
   META_RANGE,
   MEMBER_KEYS,
@@ -79,6 +80,13 @@ export const PENDING_REQUESTS_MAX = 1024;
 export const REQUEST_DEADLINE_MS = 5_000;
 /** Ranges one node hosts at most; a message for a further range is dropped. */
 export const RANGES_PER_NODE_MAX = 10_000;
+/**
+ * A peer node is deemed down after this long without any frame from it
+ * (the transport sends a keepalive every 250 ms on an idle link); quiet
+ * followers of a range whose leader is on a down node then wake and may
+ * elect another leader.
+ */
+export const LIVENESS_TIMEOUT_MS = 1_000;
 /** Applied entries between two log compactions. */
 const SNAPSHOT_EVERY_ENTRIES = 1000;
 /** Requests without a session are matched to their answers by a random number below this. */
@@ -148,6 +156,11 @@ export class TesseraServer implements KvService {
   private readonly bootNonce = randomInt(0, 2 ** 32);
   private readCounter = 0;
   private readonly hosted = new Map<RangeId, Hosted>();
+  /** Which peer nodes were heard from lately (any frame, keepalives included). */
+  private readonly liveness = new NodeLiveness({
+    livenessTimeoutTicks: LIVENESS_TIMEOUT_MS / TICK_MS,
+    peersMax: DEFAULT_NODE_LIVENESS.peersMax,
+  });
   /** The data ranges, from the meta range's descriptors. */
   private rangeMap = new RangeMap([]);
   /** The members, from the meta range once it has any (else the configured list). */
@@ -192,6 +205,7 @@ export class TesseraServer implements KvService {
       nodeId: id,
       clusterId: this.options.clusterId,
       onMessage: (range, msg) => this.onPeerMessage(range, msg),
+      onPeerHeard: (peer) => this.liveness.heard(peer),
       logger: this.logger,
       addresses: this.peerAddresses(),
     });
@@ -414,6 +428,7 @@ export class TesseraServer implements KvService {
       start: d?.start ?? '',
       end: h.range === META_RANGE ? '' : (d?.end ?? null),
       role: st.role,
+      quiet: st.quiet,
       leader: st.leader,
       term: st.term,
       commit: st.commit,
@@ -482,6 +497,8 @@ export class TesseraServer implements KvService {
           preVote: true,
           checkQuorum: true,
           readMode: 'safe',
+          // Idle ranges send no heartbeats; node liveness wakes them when a leader's node dies.
+          quiesce: true,
           rng: new SeededRng(randomInt(0, 2 ** 32)),
         },
       },
@@ -595,7 +612,11 @@ export class TesseraServer implements KvService {
 
   private tick(): void {
     if (this.running === null || this.stopped) return;
-    for (const h of this.hosted.values()) h.replica.raft.tick();
+    this.liveness.tick();
+    for (const h of this.hosted.values()) {
+      h.replica.wakeIfLeaderDown(this.liveness);
+      h.replica.raft.tick();
+    }
     this.pump();
   }
 
