@@ -1,7 +1,7 @@
 /**
- * `npm run bench:kv`: the key-value API through {@link TesseraClient}.
+ * `npm run bench` (also `npm run bench:kv`): the key-value API through {@link TesseraClient}.
  *
- *   npm run bench:kv -- [--endpoints 127.0.0.1:8001,127.0.0.1:8002,...] [--seconds S] [--etcd]
+ *   npm run bench -- [--endpoints 127.0.0.1:8001,127.0.0.1:8002,...] [--seconds S] [--etcd]
  *
  * Without `--endpoints` it starts a 3-node cluster of `tessera start`
  * processes on free loopback ports in a temp dir, and removes it after.
@@ -43,7 +43,7 @@ const LEADER_WAIT_MS = 30_000;
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm run bench:kv -- [--endpoints LIST] [--seconds S] [--etcd]\n`,
+    `${message}\nusage: npm run bench -- [--endpoints LIST] [--seconds S] [--etcd]\n`,
   );
   process.exit(2);
 }
