@@ -22,6 +22,7 @@ import { TesseraError, isTesseraError } from '../core/errors.ts';
 import type { NodeId, RangeId } from '../core/ids.ts';
 import { nodeId, rangeId } from '../core/ids.ts';
 import type { MemberRecord, RangeDescriptor } from '../server/meta.ts';
+import type { TableSchema } from '../table/schema.ts';
 import type { KvCommand, KvResult } from '../kv/command.ts';
 import type { NodeMetrics } from '../node/metrics.ts';
 import type { KvPage } from '../kv/state-machine.ts';
@@ -127,7 +128,48 @@ export interface KvService {
   httpAddressOf(id: NodeId): string | null;
 }
 
+/** The tables of the node (docs/api.md, "Tables"). Failures are thrown as {@link TesseraError}s. */
+export interface TableService {
+  /** Creates a table (INVALID_SCHEMA, ALREADY_EXISTS). */
+  createTable(
+    schema: unknown,
+    session: { client: number; seq: number } | null,
+  ): Promise<TableSchema>;
+  /** Every table, by name (a linearizable read of the meta range). */
+  listTables(): Promise<TableSchema[]>;
+  /** One table's schema (NOT_FOUND). */
+  describeTable(name: string): Promise<TableSchema>;
+  /** Changes a table's options (NOT_FOUND, INVALID_SCHEMA, CONDITION_FAILED if it changed meanwhile). */
+  alterTable(
+    name: string,
+    changes: unknown,
+    session: { client: number; seq: number } | null,
+  ): Promise<TableSchema>;
+  /** Drops a table (NOT_FOUND). */
+  dropTable(name: string, session: { client: number; seq: number } | null): Promise<void>;
+  /** A row write (put, update or delete body); CONDITION_FAILED and friends as errors. */
+  writeRow(
+    name: string,
+    kind: 'put' | 'update' | 'delete',
+    body: unknown,
+    session: { client: number; seq: number } | null,
+  ): Promise<KvResult>;
+  /** A row read (get body): the row's JSON, or null. */
+  getRow(
+    name: string,
+    body: unknown,
+    linearizable: boolean,
+  ): Promise<Record<string, unknown> | null>;
+  /** One page of a row scan (scan body). */
+  scanRows(
+    name: string,
+    body: unknown,
+    linearizable: boolean,
+  ): Promise<{ rows: Record<string, unknown>[]; next: Record<string, unknown> | null }>;
+}
+
 type KeyRequest = FastifyRequest<{ Params: { key: string } }>;
+type TableRequest = FastifyRequest<{ Params: { table: string } }>;
 
 /** Rows per scan page when the request names no limit, and the most it may ask for. */
 export const SCAN_LIMIT_DEFAULT = 100;
@@ -154,8 +196,11 @@ function checkLimit(v: unknown): number {
   return n;
 }
 
-/** Builds (does not start) the HTTP API over `service`. */
-export function buildHttpApi(service: KvService, metrics?: NodeMetrics): FastifyInstance {
+/** Builds (does not start) the HTTP API over `service` (and its tables, when it has them). */
+export function buildHttpApi(
+  service: KvService & Partial<TableService>,
+  metrics?: NodeMetrics,
+): FastifyInstance {
   // forceCloseConnections: stopping a node does not wait for idle keep-alive clients.
   const app = fastify({
     bodyLimit: BODY_BYTES_MAX,
@@ -181,6 +226,7 @@ export function buildHttpApi(service: KvService, metrics?: NodeMetrics): Fastify
   });
   app.get('/v1/status', async () => service.status());
   app.get('/v1/ranges', async () => ({ ranges: service.ranges() }));
+  if (isTableService(service)) registerTableRoutes(app, service);
   app.get('/v1/members', async () => ({ members: service.status().members }));
   app.put('/v1/members/:id', async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const id = memberId(req.params.id);
@@ -251,6 +297,52 @@ export function buildHttpApi(service: KvService, metrics?: NodeMetrics): Fastify
     return { key, swapped: r.ok };
   });
   return app;
+}
+
+function isTableService(s: Partial<TableService>): s is TableService {
+  return typeof s.createTable === 'function';
+}
+
+/** The table routes (docs/api.md, "Tables"): thin JSON mappings onto the {@link TableService}. */
+function registerTableRoutes(app: FastifyInstance, tables: TableService): void {
+  const name = (req: TableRequest): string => {
+    const n = req.params.table;
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,254}$/.test(n)) throw invalid(`bad table name "${n}"`);
+    return n;
+  };
+  const linearizable = (req: FastifyRequest): boolean =>
+    readConsistency(req.query) === 'linearizable';
+  app.post('/v1/tables', async (req) => ({
+    table: await tables.createTable(req.body, session(req)),
+  }));
+  app.get('/v1/tables', async () => ({ tables: await tables.listTables() }));
+  app.get('/v1/tables/:table', async (req: TableRequest) => ({
+    table: await tables.describeTable(name(req)),
+  }));
+  app.patch('/v1/tables/:table', async (req: TableRequest) => ({
+    table: await tables.alterTable(name(req), req.body, session(req)),
+  }));
+  app.delete('/v1/tables/:table', async (req: TableRequest) => {
+    await tables.dropTable(name(req), session(req));
+    return { ok: true };
+  });
+  for (const kind of ['put', 'update', 'delete'] as const) {
+    app.post(`/v1/tables/:table/${kind}`, async (req: TableRequest) => {
+      const r = await tables.writeRow(name(req), kind, req.body, session(req));
+      return kind === 'update' ? { ok: true, increments: incrementsJson(r) } : { ok: true };
+    });
+  }
+  app.post('/v1/tables/:table/get', async (req: TableRequest) => ({
+    row: await tables.getRow(name(req), req.body, linearizable(req)),
+  }));
+  app.post('/v1/tables/:table/scan', async (req: TableRequest) =>
+    tables.scanRows(name(req), req.body, linearizable(req)),
+  );
+}
+
+/** The increments of an update result as `{column: new value}`. */
+function incrementsJson(r: KvResult): Record<string, unknown> {
+  return Object.fromEntries((r.increments ?? []).map((c) => [c.column, c.value]));
 }
 
 /** The wire form of an error, with the range and its leader's HTTP address for NOT_LEADER. */

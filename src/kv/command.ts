@@ -11,8 +11,12 @@ export interface KvCommand {
   readonly client: number;
   /** Per-session request number, strictly increasing. */
   readonly seq: number;
-  /** append: concatenates `value` to the current value (absent = empty); not idempotent. */
-  readonly op: 'put' | 'delete' | 'cas' | 'append';
+  /**
+   * append: concatenates `value` to the current value (absent = empty); not
+   * idempotent. table: a row write of the table data model, in `table`
+   * (`key`, `value` and `expect` unused).
+   */
+  readonly op: 'put' | 'delete' | 'cas' | 'append' | 'table';
   readonly key: string;
   /** put / cas: the new value; append: the suffix. */
   readonly value: string | null;
@@ -27,12 +31,47 @@ export interface KvCommand {
    * an entry carries no time information and leaves the log clock as is.
    */
   readonly at?: number;
+  /** The row write of a `table` command. */
+  readonly table?: TableWrite;
+}
+
+/**
+ * A row write as it travels in the log: everything the state machine needs
+ * to apply it the same way on every replica (the table's id and options as
+ * the proposer saw them, the encoded row key, values in their JSON form).
+ */
+export interface TableWrite {
+  /** The table's id (from its schema in the meta range): its rows' key prefix. */
+  readonly tableId: number;
+  readonly options: {
+    readonly maxVersions: number;
+    readonly ttlSeconds: number | null;
+    readonly maxVersionOffsetSeconds: number;
+  };
+  /** The encoded primary key, base64. */
+  readonly rowKey: string;
+  readonly kind: 'put' | 'update' | 'delete';
+  /** put: the row's cells. */
+  readonly cells?: readonly { column: string; value: unknown; version?: number }[];
+  /** update: the operations (`delta` of an increment as a decimal string). */
+  readonly ops?: readonly (
+    | { type: 'put'; column: string; value: unknown; version?: number }
+    | { type: 'delete-column'; column: string }
+    | { type: 'delete-version'; column: string; version: number }
+    | { type: 'increment'; column: string; delta: string }
+  )[];
+  /** The row condition in its JSON form (src/table/condition.ts). */
+  readonly condition?: unknown;
 }
 
 /** The outcome of applying a command. */
 export interface KvResult {
-  /** put/delete: always true. cas: whether it swapped. */
+  /** put/delete: always true. cas: whether it swapped. table: whether it applied. */
   readonly ok: boolean;
+  /** table: why it did not apply (a failed condition, a bad value): nothing changed. */
+  readonly error?: { readonly code: string; readonly message: string };
+  /** table update: the cells written by increments (values in JSON form). */
+  readonly increments?: readonly { column: string; value: unknown; version: number }[];
 }
 
 const encoder = new TextEncoder();

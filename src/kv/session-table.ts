@@ -249,6 +249,11 @@ export class SessionTable {
     }
   }
 
+  /** The log clock: the largest proposer stamp applied so far, in ms (0 before any). */
+  get clockMs(): number {
+    return this.meta.clockMs;
+  }
+
   /** The client's session, or undefined if it has none (new, expired or evicted). */
   get(client: number): Session | undefined {
     const raw = this.store.get(sessionKey(client));

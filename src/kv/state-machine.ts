@@ -31,6 +31,9 @@ import type { RangeId } from '../core/ids.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
 import type { SnapshotChunk, StateEngine } from '../storage/state-engine.ts';
 import type { KvCommand, KvResult } from './command.ts';
+import { WriteSet } from './write-set.ts';
+import { EngineKvView } from './engine-kv-view.ts';
+import { applyTableWrite, tablePrefix } from './table-apply.ts';
 import type { SessionLimits, SessionStats, SessionStore } from './session-table.ts';
 import {
   checkSessionLimits,
@@ -84,36 +87,6 @@ export interface ApplyItem {
 }
 
 /**
- * The effects of a batch of entries before they are committed: reads during
- * the batch see them, and the batch ends in one state-engine commit.
- */
-class WriteSet {
-  private readonly changes = new Map<string, { key: Uint8Array; value: Uint8Array | null }>();
-
-  /** The pending value (null = deleted), or undefined if the batch did not touch `key`. */
-  get(key: Uint8Array): Uint8Array | null | undefined {
-    return this.changes.get(latin1(key))?.value;
-  }
-
-  set(key: Uint8Array, value: Uint8Array | null): void {
-    this.changes.set(latin1(key), { key, value });
-  }
-
-  puts(): [Uint8Array, Uint8Array][] {
-    const out: [Uint8Array, Uint8Array][] = [];
-    for (const c of this.changes.values()) if (c.value !== null) out.push([c.key, c.value]);
-    return out;
-  }
-
-  deletes(): Uint8Array[] {
-    return [...this.changes.values()].filter((c) => c.value === null).map((c) => c.key);
-  }
-}
-
-const latin1 = (key: Uint8Array): string =>
-  Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
-
-/**
  * The state machine of one range over a state engine. `sessions` are the
  * session table's limits: every replica of the range must use the same ones
  * (see {@link SessionLimits}).
@@ -164,6 +137,14 @@ export class KvStateMachine {
       pairs.push([key, decoder.decode(v)]);
     }
     return { pairs, next: null };
+  }
+
+  /**
+   * A read-only view of table `tableId`'s records in this range (committed
+   * state), for row reads outside the log.
+   */
+  tableView(tableId: number): EngineKvView {
+    return new EngineKvView(this.engine, this.range, tablePrefix(tableId), null);
   }
 
   /** The session table's counters and log clock, as of the last applied entry. */
@@ -224,7 +205,7 @@ export class KvStateMachine {
     table.advance(cmd.at);
     if (cmd.client === SESSIONLESS) {
       // No session: applied as it comes, nothing remembered (no exactly-once).
-      return { kind: 'applied', result: this.execute(cmd, ws) };
+      return { kind: 'applied', result: this.execute(cmd, ws, table.clockMs) };
     }
     const session = table.get(cmd.client);
     if (session !== undefined && cmd.seq <= session.seq) {
@@ -233,14 +214,26 @@ export class KvStateMachine {
         ? { kind: 'duplicate', result: session.result }
         : { kind: 'stale' };
     }
-    const result = this.execute(cmd, ws);
+    const result = this.execute(cmd, ws, table.clockMs);
     table.record(cmd.client, cmd.seq, result, session);
     return { kind: 'applied', result };
   }
 
-  private execute(cmd: KvCommand, ws: WriteSet): KvResult {
+  /** Applies one command's effects to the batch; `nowMs` is the log clock (table versions, TTL). */
+  private execute(cmd: KvCommand, ws: WriteSet, nowMs: number): KvResult {
     const key = dataKey(cmd.key);
     switch (cmd.op) {
+      case 'table': {
+        if (cmd.table === undefined)
+          return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'no row write' } };
+        // A failed row write leaves nothing behind, whatever it wrote before failing.
+        ws.savepoint();
+        const view = new EngineKvView(this.engine, this.range, tablePrefix(cmd.table.tableId), ws);
+        const result = applyTableWrite(view, cmd.table, nowMs);
+        if (result.ok) ws.release();
+        else ws.rollback();
+        return result;
+      }
       case 'put':
         ws.set(key, encoder.encode(cmd.value ?? ''));
         return { ok: true };

@@ -30,7 +30,7 @@ import { randomInt } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { assertNever } from '../core/assert.ts';
-import { TesseraError } from '../core/errors.ts';
+import { ERROR_CODES, TesseraError, type ErrorCode } from '../core/errors.ts';
 import type { NodeId, RangeId } from '../core/ids.ts';
 import { NO_NODE } from '../core/ids.ts';
 import { SeededRng } from '../core/rng.ts';
@@ -53,8 +53,28 @@ import {
   initialDescriptors,
   initialMetaPairs,
   memberKey,
+  tableKey,
+  tableRoutingKey,
+  TABLE_KEYS,
   type MemberRecord,
+  type TableRecord,
 } from '../server/meta.ts';
+import { alterTable, parseTableSchema, type TableSchema } from '../table/schema.ts';
+import { getRange, getRow } from '../table/row-store.ts';
+import {
+  ROW_SCAN_LIMIT_DEFAULT,
+  ROW_SCAN_LIMIT_MAX,
+  deleteWrite,
+  filterOf,
+  jsonObject,
+  primaryKeyJson,
+  primaryKeyOf,
+  putWrite,
+  readOptionsOf,
+  rowJson,
+  scanBoundsOf,
+  updateWrite,
+} from '../api/table-json.ts';
 import { startGrpcServer, type GrpcServerHandle } from '../api/grpc-server.ts';
 import {
   buildHttpApi,
@@ -63,6 +83,7 @@ import {
   type RangeInfo,
   type RangeStatus,
   type ReplicaChange,
+  type TableService,
   type WriteOp,
 } from '../api/http-api.ts';
 import { LmdbStateEngine } from '../storage/engine/lmdb-state-engine.ts';
@@ -150,7 +171,7 @@ interface Running {
 }
 
 /** One node process: hosts a replica of the meta range and of every data range. */
-export class TesseraServer implements KvService {
+export class TesseraServer implements KvService, TableService {
   private readonly logger: Logger;
   /** Distinguishes this process's read contexts from an earlier life's. */
   private readonly bootNonce = randomInt(0, 2 ** 32);
@@ -381,6 +402,165 @@ export class TesseraServer implements KvService {
     return true;
   }
 
+  /** {@inheritDoc KvService.createTable} */
+  async createTable(input: unknown, session: Session | null): Promise<TableSchema> {
+    const schema = parseTableSchema(input);
+    if (schema.primaryKey.some((c) => c.autoIncrement === true)) {
+      throw new TesseraError('INVALID_SCHEMA', 'auto-increment key columns are not supported yet');
+    }
+    const record: TableRecord = { id: randomInt(1, 2 ** 32), schema };
+    const op: WriteOp = {
+      op: 'cas',
+      key: tableKey(schema.name),
+      expect: null,
+      value: JSON.stringify(record),
+    };
+    const r = await this.writeTo(this.hostedOrFail(META_RANGE), op, session);
+    if (!r.ok) throw new TesseraError('ALREADY_EXISTS', `table ${schema.name} already exists`);
+    return schema;
+  }
+
+  /** {@inheritDoc KvService.listTables} */
+  async listTables(): Promise<TableSchema[]> {
+    const meta = this.hostedOrFail(META_RANGE);
+    const values = await this.readState(meta, true, (sm) => readAll(sm, TABLE_KEYS));
+    return values.map((v) => parseTableSchema((JSON.parse(v) as TableRecord).schema));
+  }
+
+  /** {@inheritDoc KvService.describeTable} */
+  async describeTable(name: string): Promise<TableSchema> {
+    return (await this.tableNamed(name, true)).schema;
+  }
+
+  /** {@inheritDoc KvService.alterTable} */
+  async alterTable(name: string, changes: unknown, session: Session | null): Promise<TableSchema> {
+    const t = await this.tableNamed(name, true);
+    const schema = alterTable(t.schema, changes);
+    const op: WriteOp = {
+      op: 'cas',
+      key: tableKey(name),
+      expect: t.raw,
+      value: JSON.stringify({ id: t.id, schema } satisfies TableRecord),
+    };
+    const r = await this.writeTo(this.hostedOrFail(META_RANGE), op, session);
+    if (!r.ok) {
+      throw new TesseraError(
+        'CONDITION_FAILED',
+        `table ${name} changed meanwhile; read it and retry`,
+      );
+    }
+    return schema;
+  }
+
+  /** {@inheritDoc KvService.dropTable} */
+  async dropTable(name: string, session: Session | null): Promise<void> {
+    const t = await this.tableNamed(name, true);
+    const op: WriteOp = { op: 'cas', key: tableKey(name), expect: t.raw, value: null };
+    const r = await this.writeTo(this.hostedOrFail(META_RANGE), op, session);
+    if (!r.ok) throw new TesseraError('CONDITION_FAILED', `table ${name} changed meanwhile; retry`);
+  }
+
+  /** {@inheritDoc KvService.writeRow} */
+  async writeRow(
+    name: string,
+    kind: 'put' | 'update' | 'delete',
+    body: unknown,
+    session: Session | null,
+  ): Promise<KvResult> {
+    const t = await this.tableNamed(name, false);
+    const table =
+      kind === 'put'
+        ? putWrite(t.schema, t.id, body)
+        : kind === 'update'
+          ? updateWrite(t.schema, t.id, body)
+          : deleteWrite(t.schema, t.id, body);
+    const op: WriteOp = { op: 'table', key: '', value: null, expect: null, table };
+    const r = await this.writeTo(this.rangeOf(tableRoutingKey(name)), op, session);
+    if (!r.ok) {
+      const e = r.error ?? { code: 'INTERNAL', message: 'the row write did not apply' };
+      throw new TesseraError(
+        Object.hasOwn(ERROR_CODES, e.code) ? (e.code as ErrorCode) : 'INTERNAL',
+        e.message,
+      );
+    }
+    return r;
+  }
+
+  /** {@inheritDoc KvService.getRow} */
+  async getRow(
+    name: string,
+    body: unknown,
+    linearizable: boolean,
+  ): Promise<Record<string, unknown> | null> {
+    const t = await this.tableNamed(name, false);
+    const b = jsonObject(body, 'the body');
+    const { rowKey } = primaryKeyOf(t.schema, b.primaryKey);
+    const options = readOptionsOf(b);
+    const key = new Uint8Array(Buffer.from(rowKey, 'base64'));
+    return this.readState(this.rangeOf(tableRoutingKey(name)), linearizable, (sm) => {
+      const row = getRow(sm.tableView(t.id), key, options, t.schema, Date.now());
+      return row === null ? null : rowJson(t.schema, row);
+    });
+  }
+
+  /** {@inheritDoc KvService.scanRows} */
+  async scanRows(
+    name: string,
+    body: unknown,
+    linearizable: boolean,
+  ): Promise<{ rows: Record<string, unknown>[]; next: Record<string, unknown> | null }> {
+    const t = await this.tableNamed(name, false);
+    const b = jsonObject(body, 'the body');
+    if (b.direction !== undefined && b.direction !== 'forward' && b.direction !== 'backward') {
+      throw new TesseraError('INVALID_ARGUMENT', 'direction must be "forward" or "backward"');
+    }
+    const direction = b.direction === 'backward' ? 'backward' : 'forward';
+    const limit = b.limit ?? ROW_SCAN_LIMIT_DEFAULT;
+    if (
+      !Number.isInteger(limit) ||
+      (limit as number) < 1 ||
+      (limit as number) > ROW_SCAN_LIMIT_MAX
+    ) {
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `limit must be an integer from 1 to ${ROW_SCAN_LIMIT_MAX}`,
+      );
+    }
+    const { start, end } = scanBoundsOf(t.schema, b, direction === 'backward');
+    const filter = filterOf(b);
+    const options = {
+      ...readOptionsOf(b),
+      direction,
+      limit: limit as number,
+      bytesMax: ROW_PAGE_BYTES_MAX,
+      ...(filter !== undefined ? { filter } : {}),
+    } as const;
+    return this.readState(this.rangeOf(tableRoutingKey(name)), linearizable, (sm) => {
+      const page = getRange(sm.tableView(t.id), start, end, options, t.schema, Date.now());
+      return {
+        rows: page.rows.map((r) => rowJson(t.schema, r)),
+        next: page.next === null ? null : primaryKeyJson(t.schema, page.next),
+      };
+    });
+  }
+
+  /**
+   * A table's record: from the local meta replica, or (when `fresh`, or
+   * when the local replica does not have it yet) after a linearizable read
+   * of the meta range. NOT_FOUND if there is no such table.
+   */
+  private async tableNamed(
+    name: string,
+    fresh: boolean,
+  ): Promise<{ id: number; schema: TableSchema; raw: string }> {
+    const meta = this.hostedOrFail(META_RANGE);
+    let raw = fresh ? null : meta.replica.sm.get(tableKey(name));
+    if (raw === null) raw = await this.readState(meta, true, (sm) => sm.get(tableKey(name)));
+    if (raw === null) throw new TesseraError('NOT_FOUND', `no table ${name}`);
+    const record = JSON.parse(raw) as TableRecord;
+    return { id: record.id, schema: parseTableSchema(record.schema), raw };
+  }
+
   private async writeTo(
     h: Hosted,
     op: WriteOp,
@@ -518,16 +698,7 @@ export class TesseraServer implements KvService {
     this.metaChanged = false;
     const meta = this.hosted.get(META_RANGE);
     if (meta === undefined) return;
-    const read = (span: { start: string; end: string }): string[] => {
-      const values: string[] = [];
-      let from: string | null = span.start;
-      while (from !== null) {
-        const page = meta.replica.sm.scan(from, span.end, 1000, 4 << 20);
-        for (const [, v] of page.pairs) values.push(v);
-        from = page.next;
-      }
-      return values;
-    };
+    const read = (span: { start: string; end: string }): string[] => readAll(meta.replica.sm, span);
     const members = read(MEMBER_KEYS).map(decodeMember);
     const descriptors = read(RANGE_KEYS).map(decodeDescriptor);
     if (descriptors.length > 0) this.rangeMap = new RangeMap(descriptors);
@@ -657,6 +828,24 @@ export class TesseraServer implements KvService {
     for (const h of this.hosted.values()) h.pending.serveReads(h.replica.raft.log.applied);
     if (this.metaChanged) this.refreshMeta();
   }
+}
+
+/** Bytes of rows per table scan page. */
+const ROW_PAGE_BYTES_MAX = 4 << 20;
+
+/** An exactly-once client session and the request's number in it. */
+type Session = { client: number; seq: number };
+
+/** Every value of the meta range's keys in `span`. */
+function readAll(sm: KvStateMachine, span: { start: string; end: string }): string[] {
+  const values: string[] = [];
+  let from: string | null = span.start;
+  while (from !== null) {
+    const page = sm.scan(from, span.end, 1000, 4 << 20);
+    for (const [, v] of page.pairs) values.push(v);
+    from = page.next;
+  }
+  return values;
 }
 
 /** Messages only a range's leader sends: they may create a replica on a new member. */

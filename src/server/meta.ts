@@ -48,6 +48,7 @@ export interface RangeDescriptor {
 }
 
 const MEMBERS_PREFIX = 'members/';
+const TABLES_PREFIX = 'tables/';
 const RANGES_PREFIX = 'ranges/';
 const ID_DIGITS = 10;
 
@@ -56,8 +57,27 @@ export const memberKey = (id: number): string =>
   MEMBERS_PREFIX + String(id).padStart(ID_DIGITS, '0');
 /** The meta key of range `id`'s descriptor. */
 export const rangeKey = (id: number): string => RANGES_PREFIX + String(id).padStart(ID_DIGITS, '0');
-/** Key spans of the two record kinds, for scans of the meta range. */
+/** The meta key of table `name`'s record. */
+export const tableKey = (name: string): string => TABLES_PREFIX + name;
+/** Key spans of the record kinds, for scans of the meta range. */
 export const MEMBER_KEYS = { start: MEMBERS_PREFIX, end: 'members0' } as const;
+export const TABLE_KEYS = { start: TABLES_PREFIX, end: 'tables0' } as const;
+
+/**
+ * A table as the meta range records it: its schema and its id, the key
+ * prefix of its rows (chosen at create, so a table created again after a
+ * drop never sees the old rows).
+ */
+export interface TableRecord {
+  readonly id: number;
+  readonly schema: unknown;
+}
+
+/**
+ * The routing key of a table: its rows live in the data range holding this
+ * key. A table lives in one range until ranges split.
+ */
+export const tableRoutingKey = (name: string): string => `\u0000table/${name}`;
 export const RANGE_KEYS = { start: RANGES_PREFIX, end: 'ranges0' } as const;
 
 /**

@@ -87,6 +87,20 @@ class RangeData {
     return out;
   }
 
+  /** Cells with start <= key < end, in descending key order, at most `limit`. */
+  rangeReverse(start: Uint8Array, end: Uint8Array | undefined, limit: number): Cell[] {
+    const keys = this.sorted();
+    const startKey = keyString(start);
+    const out: Cell[] = [];
+    const top = end === undefined ? keys.length : lowerBound(keys, keyString(end));
+    for (let i = top - 1; i >= 0 && out.length < limit; i--) {
+      const k = keys[i]!;
+      if (k < startKey) break;
+      out.push(this.cells.get(k)!);
+    }
+    return out;
+  }
+
   /** All cells in key order, as of now (later puts replace cells, never mutate these). */
   view(): Cell[] {
     return this.sorted().map((k) => this.cells.get(k)!);
@@ -152,6 +166,22 @@ export class MemoryStateEngine implements StateEngine {
     if (data === undefined || limit === 0) return [];
     return data
       .range(start, end, limit)
+      .map((c): [Uint8Array, Uint8Array] => [new Uint8Array(c.key), new Uint8Array(c.value)]);
+  }
+
+  /** {@inheritDoc StateEngine.scanReverse} */
+  scanReverse(
+    range: RangeId,
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    limit: number,
+  ): Array<[Uint8Array, Uint8Array]> {
+    this.assertOpen();
+    assertScanLimit(limit);
+    const data = this.ranges.get(range);
+    if (data === undefined || limit === 0) return [];
+    return data
+      .rangeReverse(start, end, limit)
       .map((c): [Uint8Array, Uint8Array] => [new Uint8Array(c.key), new Uint8Array(c.value)]);
   }
 

@@ -42,6 +42,17 @@ export interface StateEngine {
     end: Uint8Array | undefined,
     limit: number,
   ): Array<[Uint8Array, Uint8Array]>;
+  /**
+   * Pairs with start <= key < end (end undefined = to the end of the range),
+   * in descending key order, at most `limit`: the same set as {@link scan},
+   * walked from the top (backward table scans).
+   */
+  scanReverse(
+    range: RangeId,
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    limit: number,
+  ): Array<[Uint8Array, Uint8Array]>;
   /** The applied position of a range, or null if nothing was applied. */
   applied(range: RangeId): SnapshotMeta | null;
   /** Streams the range's data in chunks of at most `chunkBytesMax` payload bytes, from a consistent view. */

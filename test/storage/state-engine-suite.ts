@@ -312,6 +312,20 @@ function registerScanTests(test: TestFn): void {
         }
       }
     }
+    for (const start of bounds) {
+      if (start === undefined) continue;
+      for (const end of bounds) {
+        for (const limit of [0, 1, 2, 5, Infinity]) {
+          const all = expect(start, end, Infinity);
+          assert.deepEqual(
+            hexPairs(e.scanReverse(R1, start, end, limit)),
+            all.reverse().slice(0, limit),
+            `scanReverse [${hex(start)}, ${end === undefined ? 'end' : hex(end)}) limit ${limit}`,
+          );
+        }
+      }
+    }
+    assert.deepEqual(e.scanReverse(R2, b(), undefined, 10), [], 'reverse, unknown range: nothing');
     assert.deepEqual(e.scan(R1, b(0xff), b(0x00), 10), [], 'start after end: nothing');
     assert.deepEqual(e.scan(R2, b(), undefined, 10), [], 'unknown range: nothing');
   });

@@ -225,6 +225,33 @@ export class LmdbStateEngine implements StateEngine {
     return out;
   }
 
+  /** {@inheritDoc StateEngine.scanReverse} */
+  scanReverse(
+    range: RangeId,
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    limit: number,
+  ): Array<[Uint8Array, Uint8Array]> {
+    this.assertOpen();
+    assertScanLimit(limit);
+    checkLimits(start);
+    if (end !== undefined) checkLimits(end);
+    const out: Array<[Uint8Array, Uint8Array]> = [];
+    if (limit === 0 || (end !== undefined && compareBytes(start, end) >= 0)) return out;
+    const b = this.bounds(range, start, end);
+    // A reverse LMDB range starts at its (inclusive) `start` and stops before
+    // its `end`: walk down from the upper bound, skipping the bound itself,
+    // and stop below the lower bound by hand (it is inclusive here).
+    for (const { key, value } of this.db.getRange({ start: b.end, reverse: true })) {
+      const k = key as Uint8Array;
+      if (compareBytes(k, b.end) >= 0) continue;
+      if (compareBytes(k, b.start) < 0) break;
+      out.push([plain(k, KEY_PREFIX_BYTES), plain(value)]);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
   /** {@inheritDoc StateEngine.applied} */
   applied(range: RangeId): SnapshotMeta | null {
     this.assertOpen();
