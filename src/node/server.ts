@@ -467,7 +467,9 @@ export class TesseraServer implements KvService, TableService {
     body: unknown,
     session: Session | null,
   ): Promise<KvResult> {
-    const t = await this.tableNamed(name, false);
+    // The schema as of now (a linearizable meta read): a write to a table
+    // dropped or altered a moment ago must not go by a stale local copy.
+    const t = await this.tableNamed(name, true);
     const table =
       kind === 'put'
         ? putWrite(t.schema, t.id, body)
@@ -492,7 +494,7 @@ export class TesseraServer implements KvService, TableService {
     body: unknown,
     linearizable: boolean,
   ): Promise<Record<string, unknown> | null> {
-    const t = await this.tableNamed(name, false);
+    const t = await this.tableNamed(name, linearizable);
     const b = jsonObject(body, 'the body');
     const { rowKey } = primaryKeyOf(t.schema, b.primaryKey);
     const options = readOptionsOf(b);
@@ -509,7 +511,7 @@ export class TesseraServer implements KvService, TableService {
     body: unknown,
     linearizable: boolean,
   ): Promise<{ rows: Record<string, unknown>[]; next: Record<string, unknown> | null }> {
-    const t = await this.tableNamed(name, false);
+    const t = await this.tableNamed(name, linearizable);
     const b = jsonObject(body, 'the body');
     if (b.direction !== undefined && b.direction !== 'forward' && b.direction !== 'backward') {
       throw new TesseraError('INVALID_ARGUMENT', 'direction must be "forward" or "backward"');
@@ -545,9 +547,11 @@ export class TesseraServer implements KvService, TableService {
   }
 
   /**
-   * A table's record: from the local meta replica, or (when `fresh`, or
-   * when the local replica does not have it yet) after a linearizable read
-   * of the meta range. NOT_FOUND if there is no such table.
+   * A table's record: after a linearizable read of the meta range when
+   * `fresh` (writes and linearizable reads: a table dropped or altered a
+   * moment ago is seen so), else from the local meta replica (serializable
+   * reads; a linearizable read when the local replica lacks it). NOT_FOUND
+   * if there is no such table.
    */
   private async tableNamed(
     name: string,
