@@ -160,6 +160,18 @@ export interface TableService {
     body: unknown,
     linearizable: boolean,
   ): Promise<Record<string, unknown> | null>;
+  /**
+   * Several row writes (`{writes: [{table, kind, ...}], atomic?}`): one
+   * result per write, in order; atomic: all or none, rows of one range only.
+   */
+  batchWriteRows(
+    body: unknown,
+    session: { client: number; seq: number } | null,
+  ): Promise<unknown[]>;
+  /** Several row reads (`{gets: [{table, primaryKey, ...}]}`): one result per read, in order. */
+  batchGetRows(body: unknown, linearizable: boolean): Promise<unknown[]>;
+  /** The JSON primary key of an encoded row key (base64) of table `name`. */
+  primaryKeyOf(name: string, rowKey: string): Promise<Record<string, unknown>>;
   /** One page of a row scan (scan body). */
   scanRows(
     name: string,
@@ -200,6 +212,7 @@ function checkLimit(v: unknown): number {
 export function buildHttpApi(
   service: KvService & Partial<TableService>,
   metrics?: NodeMetrics,
+  logger?: { error(obj: object, msg: string): void },
 ): FastifyInstance {
   // forceCloseConnections: stopping a node does not wait for idle keep-alive clients.
   const app = fastify({
@@ -216,8 +229,10 @@ export function buildHttpApi(
       return metrics.registry.metrics();
     });
   }
-  app.setErrorHandler((err: FastifyError | TesseraError, _req, reply) => {
+  app.setErrorHandler((err: FastifyError | TesseraError, req, reply) => {
     const e = toTesseraError(err);
+    // A bug, not a bad request: keep the evidence (the client sees INTERNAL only).
+    if (e.code === 'INTERNAL') logger?.error({ err, url: req.url }, 'HTTP handler failed');
     return reply.code(e.httpStatus).send(errorBody(e, service));
   });
   app.setNotFoundHandler((req, reply) => {
@@ -315,6 +330,12 @@ function registerTableRoutes(app: FastifyInstance, tables: TableService): void {
   app.post('/v1/tables', async (req) => ({
     table: await tables.createTable(req.body, session(req)),
   }));
+  app.post('/v1/tables/batch-write', async (req) => ({
+    results: await tables.batchWriteRows(req.body, session(req)),
+  }));
+  app.post('/v1/tables/batch-get', async (req) => ({
+    results: await tables.batchGetRows(req.body, linearizable(req)),
+  }));
   app.get('/v1/tables', async () => ({ tables: await tables.listTables() }));
   app.get('/v1/tables/:table', async (req: TableRequest) => ({
     table: await tables.describeTable(name(req)),
@@ -328,8 +349,14 @@ function registerTableRoutes(app: FastifyInstance, tables: TableService): void {
   });
   for (const kind of ['put', 'update', 'delete'] as const) {
     app.post(`/v1/tables/:table/${kind}`, async (req: TableRequest) => {
-      const r = await tables.writeRow(name(req), kind, req.body, session(req));
-      return kind === 'update' ? { ok: true, increments: incrementsJson(r) } : { ok: true };
+      const n = name(req);
+      const r = await tables.writeRow(n, kind, req.body, session(req));
+      if (kind === 'update') return { ok: true, increments: incrementsJson(r) };
+      if (r.rowKey !== undefined) {
+        // A put that chose an auto-increment value: the row's whole primary key.
+        return { ok: true, primaryKey: await tables.primaryKeyOf(n, r.rowKey) };
+      }
+      return { ok: true };
     });
   }
   app.post('/v1/tables/:table/get', async (req: TableRequest) => ({

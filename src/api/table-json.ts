@@ -101,8 +101,41 @@ export function putWrite(schema: TableSchema, tableId: number, body: unknown): T
     if (schema.primaryKey.some((c) => c.name === column)) pkJson[column] = v;
     else cells.push({ column, ...cellOf(column, v) });
   }
-  const { rowKey } = primaryKeyOf(schema, pkJson);
-  return { tableId, options: optionsOf(schema), rowKey, kind: 'put', cells, ...conditionOf(b) };
+  const base = {
+    tableId,
+    options: optionsOf(schema),
+    kind: 'put' as const,
+    cells,
+    ...conditionOf(b),
+  };
+  const auto = schema.primaryKey.findIndex((c) => c.autoIncrement === true);
+  if (auto < 0) return { ...base, rowKey: primaryKeyOf(schema, pkJson).rowKey };
+  // The auto-increment column's value is the server's to choose.
+  const autoName = schema.primaryKey[auto]!.name;
+  if (autoName in pkJson) invalid(`row: "${autoName}" is an auto-increment column; leave it out`);
+  const values = schema.primaryKey.map((c, i) => {
+    if (i === auto) return 0n;
+    if (!(c.name in pkJson)) invalid(`row: primary-key column "${c.name}" is missing`);
+    return pkValueFromJson(c.type, pkJson[c.name], `row.${c.name}`);
+  });
+  const types = pkColumnTypes(schema);
+  // Key encodings concatenate column encodings, so a key splits into parts.
+  const enc = (from: number, to: number): string =>
+    from === to
+      ? ''
+      : Buffer.from(encodePrimaryKey(types.slice(from, to), values.slice(from, to))).toString(
+          'base64',
+        );
+  // The whole key must fit the limits with the largest counter value.
+  encodePrimaryKey(
+    types,
+    values.map((v, i) => (i === auto ? 2n ** 63n - 1n : v)),
+  );
+  return {
+    ...base,
+    rowKey: enc(0, auto),
+    autoIncrement: { partition: enc(0, 1), suffix: enc(auto + 1, types.length) },
+  };
 }
 
 /** An update body `{primaryKey, put?, delete?, deleteVersions?, increment?, condition?}`. */

@@ -33,6 +33,8 @@ export interface KvCommand {
   readonly at?: number;
   /** The row write of a `table` command. */
   readonly table?: TableWrite;
+  /** Or several row writes of one range in one command (batchWriteRow). */
+  readonly batch?: { readonly writes: readonly TableWrite[]; readonly atomic: boolean };
 }
 
 /**
@@ -48,9 +50,25 @@ export interface TableWrite {
     readonly ttlSeconds: number | null;
     readonly maxVersionOffsetSeconds: number;
   };
-  /** The encoded primary key, base64. */
+  /**
+   * The encoded primary key, base64. For a put with {@link autoIncrement}:
+   * the encoded key columns before the auto-increment column.
+   */
   readonly rowKey: string;
-  readonly kind: 'put' | 'update' | 'delete';
+  /**
+   * A put into a table with an auto-increment key column: the state machine
+   * takes the next value of the partition's counter (strictly increasing,
+   * never reused) and builds the row key `rowKey ‖ value ‖ suffix`.
+   */
+  readonly autoIncrement?: {
+    /** The encoded partition key (first key column), base64: the counter's key. */
+    readonly partition: string;
+    /** The encoded key columns after the auto-increment column, base64. */
+    readonly suffix: string;
+  };
+  /** gc: collect garbage versions from `rowKey` on, examining about `budget` records. */
+  readonly kind: 'put' | 'update' | 'delete' | 'gc';
+  readonly budget?: number;
   /** put: the row's cells. */
   readonly cells?: readonly { column: string; value: unknown; version?: number }[];
   /** update: the operations (`delta` of an increment as a decimal string). */
@@ -72,6 +90,12 @@ export interface KvResult {
   readonly error?: { readonly code: string; readonly message: string };
   /** table update: the cells written by increments (values in JSON form). */
   readonly increments?: readonly { column: string; value: unknown; version: number }[];
+  /** table put with an auto-increment column: the row's encoded primary key (base64). */
+  readonly rowKey?: string;
+  /** gc: records removed, and the row key (base64) to resume from (null: the table is done). */
+  readonly gc?: { readonly removed: number; readonly next: string | null };
+  /** A batch: one result per write, in order. */
+  readonly results?: readonly KvResult[];
 }
 
 const encoder = new TextEncoder();

@@ -30,7 +30,7 @@ import { assertNever } from '../core/assert.ts';
 import type { RangeId } from '../core/ids.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
 import type { SnapshotChunk, StateEngine } from '../storage/state-engine.ts';
-import type { KvCommand, KvResult } from './command.ts';
+import type { KvCommand, KvResult, TableWrite } from './command.ts';
 import { WriteSet } from './write-set.ts';
 import { EngineKvView } from './engine-kv-view.ts';
 import { applyTableWrite, tablePrefix } from './table-apply.ts';
@@ -223,17 +223,8 @@ export class KvStateMachine {
   private execute(cmd: KvCommand, ws: WriteSet, nowMs: number): KvResult {
     const key = dataKey(cmd.key);
     switch (cmd.op) {
-      case 'table': {
-        if (cmd.table === undefined)
-          return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'no row write' } };
-        // A failed row write leaves nothing behind, whatever it wrote before failing.
-        ws.savepoint();
-        const view = new EngineKvView(this.engine, this.range, tablePrefix(cmd.table.tableId), ws);
-        const result = applyTableWrite(view, cmd.table, nowMs);
-        if (result.ok) ws.release();
-        else ws.rollback();
-        return result;
-      }
+      case 'table':
+        return this.executeTable(cmd, ws, nowMs);
       case 'put':
         ws.set(key, encoder.encode(cmd.value ?? ''));
         return { ok: true };
@@ -251,6 +242,64 @@ export class KvStateMachine {
       default:
         return assertNever(cmd.op, 'kv op');
     }
+  }
+
+  /**
+   * A row write, or a batch of them (`batch`): each item on its own (a
+   * failed one leaves nothing behind, the others apply), or with `atomic`
+   * all or none (the first failure undoes every item).
+   */
+  private executeTable(cmd: KvCommand, ws: WriteSet, nowMs: number): KvResult {
+    const apply = (w: TableWrite): KvResult =>
+      applyTableWrite(
+        new EngineKvView(this.engine, this.range, tablePrefix(w.tableId), ws),
+        w,
+        nowMs,
+      );
+    if (cmd.table !== undefined) {
+      ws.savepoint();
+      const result = apply(cmd.table);
+      if (result.ok) ws.release();
+      else ws.rollback();
+      return result;
+    }
+    const batch = cmd.batch;
+    if (batch === undefined || batch.writes.length === 0) {
+      return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'no row write' } };
+    }
+    if (!batch.atomic) {
+      const results = batch.writes.map((w) => {
+        ws.savepoint();
+        const r = apply(w);
+        if (r.ok) ws.release();
+        else ws.rollback();
+        return r;
+      });
+      return { ok: true, results };
+    }
+    ws.savepoint();
+    const results: KvResult[] = [];
+    for (const [i, w] of batch.writes.entries()) {
+      const r = apply(w);
+      results.push(r);
+      if (!r.ok) {
+        ws.rollback();
+        const undone = {
+          ok: false,
+          error: {
+            code: r.error!.code,
+            message: `not applied: item ${i} of the atomic batch failed`,
+          },
+        };
+        return {
+          ok: false,
+          error: r.error!,
+          results: batch.writes.map((_, j) => (j === i ? r : undone)),
+        };
+      }
+    }
+    ws.release();
+    return { ok: true, results };
   }
 
   /** The whole range (data, sessions, log clock, applied position) as snapshot bytes. */

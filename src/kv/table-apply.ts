@@ -9,8 +9,13 @@ import { TesseraError, isTesseraError } from '../core/errors.ts';
 import type { KvResult, TableWrite } from './command.ts';
 import type { KvView } from '../table/kv-view.ts';
 import { parseConditionJson } from '../table/condition.ts';
-import { deleteRow, putRow, updateRow, type UpdateOp } from '../table/row-store.ts';
+import { deleteRow, gcRange, putRow, updateRow, type UpdateOp } from '../table/row-store.ts';
+
+/** Records one garbage-collection command examines when it names no budget. */
+export const GC_BUDGET_DEFAULT = 10_000;
 import { attributeFromJson, attributeToJson } from '../table/values.ts';
+import { encodePrimaryKey } from '../table/key-codec.ts';
+import { INT64_MAX } from '../table/int64.ts';
 
 /** The one-byte tag of table rows inside a range (KV data is 'd', sessions 's'). */
 export const TABLE_TAG = 0x54; // 'T'
@@ -30,10 +35,11 @@ export function tablePrefix(tableId: number): Uint8Array {
  */
 export function applyTableWrite(view: KvView, w: TableWrite, now: number): KvResult {
   try {
-    const rowKey = new Uint8Array(Buffer.from(w.rowKey, 'base64'));
+    let rowKey: Uint8Array = new Uint8Array(Buffer.from(w.rowKey, 'base64'));
     const condition = w.condition === undefined ? undefined : parseConditionJson(w.condition);
     switch (w.kind) {
       case 'put':
+        if (w.autoIncrement !== undefined) rowKey = nextAutoKey(view, rowKey, w.autoIncrement);
         putRow(
           view,
           rowKey,
@@ -46,10 +52,17 @@ export function applyTableWrite(view: KvView, w: TableWrite, now: number): KvRes
           now,
           condition,
         );
-        return { ok: true };
+        return w.autoIncrement === undefined
+          ? { ok: true }
+          : { ok: true, rowKey: Buffer.from(rowKey).toString('base64') };
       case 'delete':
         deleteRow(view, rowKey, w.options, now, condition);
         return { ok: true };
+      case 'gc': {
+        const r = gcRange(view, rowKey, null, w.options, now, w.budget ?? GC_BUDGET_DEFAULT);
+        const next = r.next === null ? null : Buffer.from(r.next).toString('base64');
+        return { ok: true, gc: { removed: r.removed, next } };
+      }
       case 'update': {
         const cells = updateRow(
           view,
@@ -73,6 +86,39 @@ export function applyTableWrite(view: KvView, w: TableWrite, now: number): KvRes
     if (!isTesseraError(e)) throw e;
     return { ok: false, error: { code: e.code, message: e.message } };
   }
+}
+
+/** The first byte of an auto-increment counter's key in a table's key space (rows use L, W, D). */
+const AUTO_INCREMENT_TAG = 0x41; // 'A'
+
+/**
+ * Takes the next value of a partition's auto-increment counter (1 for a new
+ * partition; never reused, even after deletes) and returns the row key with it.
+ */
+function nextAutoKey(
+  view: KvView,
+  before: Uint8Array,
+  auto: NonNullable<TableWrite['autoIncrement']>,
+): Uint8Array {
+  const partition = Buffer.from(auto.partition, 'base64');
+  const counterKey = new Uint8Array(partition.length + 1);
+  counterKey[0] = AUTO_INCREMENT_TAG;
+  counterKey.set(partition, 1);
+  const stored = view.get(counterKey);
+  const last = stored === undefined ? 0n : Buffer.from(stored).readBigInt64BE();
+  if (last >= INT64_MAX)
+    throw new TesseraError('RESOURCE_EXHAUSTED', 'the auto-increment counter is exhausted');
+  const next = last + 1n;
+  const bytes = Buffer.alloc(8);
+  bytes.writeBigInt64BE(next);
+  view.put(counterKey, new Uint8Array(bytes));
+  const value = encodePrimaryKey(['integer'], [next]);
+  const suffix = Buffer.from(auto.suffix, 'base64');
+  const key = new Uint8Array(before.length + value.length + suffix.length);
+  key.set(before);
+  key.set(value, before.length);
+  key.set(suffix, before.length + value.length);
+  return key;
 }
 
 function updateOp(op: NonNullable<TableWrite['ops']>[number]): UpdateOp {

@@ -17,6 +17,7 @@ export class NodeMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'method' | 'route' | 'code'>;
   private readonly logSync: Histogram;
+  private readonly gcRemovedTotal: Counter;
 
   constructor(source: MetricsSource) {
     const r = this.registry;
@@ -101,6 +102,11 @@ export class NodeMetrics {
       'Peer messages received.',
       (t) => t.received,
     );
+    this.gcRemovedTotal = new Counter({
+      name: 'tessera_table_gc_removed_records_total',
+      help: 'Table records (old versions, expired cells, delete markers) removed by garbage collection.',
+      registers: [r],
+    });
     this.requests = new Counter({
       name: 'tessera_http_requests_total',
       help: 'HTTP API requests by method, route and status code.',
@@ -121,6 +127,11 @@ export class NodeMetrics {
   }
 
   /** Records one log sync of `seconds`. */
+  /** A garbage-collection command removed `n` records. */
+  gcRemoved(n: number): void {
+    this.gcRemovedTotal.inc(n);
+  }
+
   logSyncDone(seconds: number): void {
     this.logSync.observe(seconds);
   }

@@ -35,7 +35,9 @@ import type { NodeId, RangeId } from '../core/ids.ts';
 import { NO_NODE } from '../core/ids.ts';
 import { SeededRng } from '../core/rng.ts';
 import type { KvCommand, KvResult } from '../kv/command.ts';
-import { encodeCommand } from '../kv/command.ts';
+import { encodeCommand, type TableWrite } from '../kv/command.ts';
+import { garbageIn } from '../kv/table-gc.ts';
+import { GC_BUDGET_DEFAULT } from '../kv/table-apply.ts';
 import type { ApplyOutcome, KvPage, KvStateMachine } from '../kv/state-machine.ts';
 import { SESSIONLESS } from '../kv/state-machine.ts';
 import { DEFAULT_RAFT_CONFIG } from '../raft/raft.ts';
@@ -187,6 +189,10 @@ export class TesseraServer implements KvService, TableService {
   /** The members, from the meta range once it has any (else the configured list). */
   private members = new Map<NodeId, MemberRecord>();
   private metaChanged = false;
+  /** Table garbage collection: the next row to collect from, per table id (leaders only). */
+  private readonly gcCursor = new Map<number, Uint8Array>();
+  private readonly gcInFlight = new Set<number>();
+  private gcTicks = 0;
   private storage: { log: LogEngine; state: LmdbStateEngine } | null = null;
   private running: Running | null = null;
   private stopped = false;
@@ -231,7 +237,7 @@ export class TesseraServer implements KvService, TableService {
       addresses: this.peerAddresses(),
     });
     await transport.listen(self.raftHost, self.raftPort);
-    const http = buildHttpApi(this, this.metrics);
+    const http = buildHttpApi(this, this.metrics, this.logger);
     await http.listen({ host: self.httpHost, port: self.httpPort });
     const { grpcPort } = this.options;
     const grpc =
@@ -405,9 +411,6 @@ export class TesseraServer implements KvService, TableService {
   /** {@inheritDoc KvService.createTable} */
   async createTable(input: unknown, session: Session | null): Promise<TableSchema> {
     const schema = parseTableSchema(input);
-    if (schema.primaryKey.some((c) => c.autoIncrement === true)) {
-      throw new TesseraError('INVALID_SCHEMA', 'auto-increment key columns are not supported yet');
-    }
     const record: TableRecord = { id: randomInt(1, 2 ** 32), schema };
     const op: WriteOp = {
       op: 'cas',
@@ -544,6 +547,117 @@ export class TesseraServer implements KvService, TableService {
         next: page.next === null ? null : primaryKeyJson(t.schema, page.next),
       };
     });
+  }
+
+  /** {@inheritDoc TableService.primaryKeyOf} */
+  async primaryKeyOf(name: string, rowKey: string): Promise<Record<string, unknown>> {
+    const t = await this.tableNamed(name, false);
+    return primaryKeyJson(t.schema, new Uint8Array(Buffer.from(rowKey, 'base64')));
+  }
+
+  /** {@inheritDoc TableService.batchWriteRows} */
+  async batchWriteRows(body: unknown, session: Session | null): Promise<BatchResult[]> {
+    const b = jsonObject(body, 'the body');
+    if (!Array.isArray(b.writes) || b.writes.length === 0 || b.writes.length > BATCH_ROWS_MAX) {
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `writes must be an array of 1 to ${BATCH_ROWS_MAX} row writes`,
+      );
+    }
+    if (b.atomic !== undefined && typeof b.atomic !== 'boolean') {
+      throw new TesseraError('INVALID_ARGUMENT', 'atomic must be a boolean');
+    }
+    const atomic = b.atomic === true;
+    const tables = new Map<string, Promise<{ id: number; schema: TableSchema }>>();
+    const items = await Promise.all(
+      (b.writes as unknown[]).map(async (raw, i) => {
+        const w = jsonObject(raw, `writes[${i}]`);
+        if (typeof w.table !== 'string')
+          throw new TesseraError('INVALID_ARGUMENT', `writes[${i}].table must be a table name`);
+        const kind = w.kind;
+        if (kind !== 'put' && kind !== 'update' && kind !== 'delete') {
+          throw new TesseraError(
+            'INVALID_ARGUMENT',
+            `writes[${i}].kind must be "put", "update" or "delete"`,
+          );
+        }
+        const name = w.table;
+        if (!tables.has(name)) tables.set(name, this.tableNamed(name, true));
+        const t = await tables.get(name)!;
+        const write =
+          kind === 'put'
+            ? putWrite(t.schema, t.id, w)
+            : kind === 'update'
+              ? updateWrite(t.schema, t.id, w)
+              : deleteWrite(t.schema, t.id, w);
+        return { write, host: this.rangeOf(tableRoutingKey(name)) };
+      }),
+    );
+    // One command per range, in the order of the batch; atomic only within one range.
+    const groups = new Map<RangeId, number[]>();
+    for (const [i, it] of items.entries()) {
+      const g = groups.get(it.host.range) ?? [];
+      g.push(i);
+      groups.set(it.host.range, g);
+    }
+    if (atomic && groups.size > 1) {
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        'an atomic batch must write rows of one range only',
+      );
+    }
+    const results: BatchResult[] = new Array<BatchResult>(items.length);
+    await Promise.all(
+      [...groups.values()].map(async (indexes) => {
+        const host = items[indexes[0]!]!.host;
+        const op: WriteOp = {
+          op: 'table',
+          key: '',
+          value: null,
+          expect: null,
+          batch: { writes: indexes.map((i) => items[i]!.write), atomic },
+        };
+        const r = await this.writeTo(host, op, session);
+        for (const [j, i] of indexes.entries()) {
+          const one = r.results?.[j];
+          results[i] =
+            one === undefined
+              ? { error: r.error ?? { code: 'INTERNAL', message: 'no result' } }
+              : one.ok
+                ? {
+                    ok: true,
+                    ...(one.increments !== undefined ? { increments: incrementsOf(one) } : {}),
+                  }
+                : { error: one.error! };
+        }
+      }),
+    );
+    return results;
+  }
+
+  /** {@inheritDoc TableService.batchGetRows} */
+  async batchGetRows(body: unknown, linearizable: boolean): Promise<BatchResult[]> {
+    const b = jsonObject(body, 'the body');
+    if (!Array.isArray(b.gets) || b.gets.length === 0 || b.gets.length > BATCH_ROWS_MAX) {
+      throw new TesseraError(
+        'INVALID_ARGUMENT',
+        `gets must be an array of 1 to ${BATCH_ROWS_MAX} row reads`,
+      );
+    }
+    return Promise.all(
+      (b.gets as unknown[]).map(async (raw, i): Promise<BatchResult> => {
+        const g = jsonObject(raw, `gets[${i}]`);
+        if (typeof g.table !== 'string') {
+          throw new TesseraError('INVALID_ARGUMENT', `gets[${i}].table must be a table name`);
+        }
+        try {
+          return { row: await this.getRow(g.table, g, linearizable) };
+        } catch (e) {
+          if (!(e instanceof TesseraError) || e.code === 'INVALID_ARGUMENT') throw e;
+          return { error: { code: e.code, message: e.message } };
+        }
+      }),
+    );
   }
 
   /**
@@ -788,11 +902,70 @@ export class TesseraServer implements KvService, TableService {
   private tick(): void {
     if (this.running === null || this.stopped) return;
     this.liveness.tick();
+    if (++this.gcTicks >= GC_INTERVAL_MS / TICK_MS) {
+      this.gcTicks = 0;
+      this.collectGarbage();
+    }
     for (const h of this.hosted.values()) {
       h.replica.wakeIfLeaderDown(this.liveness);
       h.replica.raft.tick();
     }
     this.pump();
+  }
+
+  /**
+   * For each table whose range this node leads: if a local dry run finds
+   * garbage from the table's cursor on, proposes one bounded `gc` command
+   * (one in flight per table) and moves the cursor to where it stopped.
+   */
+  private collectGarbage(): void {
+    const meta = this.hosted.get(META_RANGE);
+    if (meta === undefined) return;
+    for (const raw of readAll(meta.replica.sm, TABLE_KEYS)) {
+      const record = JSON.parse(raw) as TableRecord;
+      const schema = parseTableSchema(record.schema);
+      const id = record.id;
+      const d = this.rangeMap.lookup(tableRoutingKey(schema.name));
+      const h = d === undefined ? undefined : this.hosted.get(d.id);
+      if (h === undefined || this.gcInFlight.has(id) || h.replica.raft.status().role !== 'leader')
+        continue;
+      const start = this.gcCursor.get(id) ?? new Uint8Array(0);
+      const dry = garbageIn(
+        h.replica.sm.tableView(id),
+        start,
+        schema,
+        Date.now(),
+        GC_BUDGET_DEFAULT,
+      );
+      if (dry.removable === 0) {
+        if (dry.next === null) this.gcCursor.delete(id);
+        else this.gcCursor.set(id, dry.next);
+        continue;
+      }
+      const table: TableWrite = {
+        tableId: id,
+        options: {
+          maxVersions: schema.maxVersions,
+          ttlSeconds: schema.ttlSeconds,
+          maxVersionOffsetSeconds: schema.maxVersionOffsetSeconds,
+        },
+        rowKey: Buffer.from(start).toString('base64'),
+        kind: 'gc',
+        budget: GC_BUDGET_DEFAULT,
+      };
+      this.gcInFlight.add(id);
+      this.writeTo(h, { op: 'table', key: '', value: null, expect: null, table }, null)
+        .then((r) => {
+          this.metrics.gcRemoved(r.gc?.removed ?? 0);
+          const next = r.gc?.next ?? null;
+          if (next === null) this.gcCursor.delete(id);
+          else this.gcCursor.set(id, new Uint8Array(Buffer.from(next, 'base64')));
+        })
+        .catch(() => {
+          // Lost leadership or timed out: the next round tries again.
+        })
+        .finally(() => this.gcInFlight.delete(id));
+    }
   }
 
   private schedulePump(): void {
@@ -832,6 +1005,22 @@ export class TesseraServer implements KvService, TableService {
     for (const h of this.hosted.values()) h.pending.serveReads(h.replica.raft.log.applied);
     if (this.metaChanged) this.refreshMeta();
   }
+}
+
+/** How often a leader looks for table garbage to collect, in ms. */
+export const GC_INTERVAL_MS = 2_000;
+/** Rows in one batchWriteRow or batchGetRow request. */
+export const BATCH_ROWS_MAX = 200;
+
+/** One item's outcome in a batch: a write's or read's result, or its error. */
+type BatchResult =
+  | { ok: true; increments?: Record<string, unknown> }
+  | { row: Record<string, unknown> | null }
+  | { error: { code: string; message: string } };
+
+/** The increments of an update result as `{column: new value}`. */
+function incrementsOf(r: KvResult): Record<string, unknown> {
+  return Object.fromEntries((r.increments ?? []).map((c) => [c.column, c.value]));
 }
 
 /** Bytes of rows per table scan page. */

@@ -283,3 +283,119 @@ test('a table dropped and created again starts empty', { timeout: TEST_TIMEOUT_M
     null,
   );
 });
+
+test('batches: per-row results, atomic all-or-none', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const w = await call('POST', '/v1/tables/batch-write', {
+    writes: [
+      { table: 'users', kind: 'put', row: { region: 'b', id: 1, v: 'one' } },
+      {
+        table: 'users',
+        kind: 'put',
+        row: { region: 'b', id: 1, v: 'dup' },
+        condition: { expect: 'not_exist' },
+      },
+      { table: 'users', kind: 'update', primaryKey: { region: 'b', id: 2 }, increment: { n: 5 } },
+    ],
+  });
+  assert.equal(w.status, 200);
+  const results = w.body.results as Record<string, unknown>[];
+  assert.deepEqual(results[0], { ok: true });
+  assert.equal((results[1]!.error as { code: string }).code, 'CONDITION_FAILED');
+  assert.deepEqual(results[2], { ok: true, increments: { n: 5 } });
+  const atomic = await call('POST', '/v1/tables/batch-write', {
+    atomic: true,
+    writes: [
+      { table: 'users', kind: 'put', row: { region: 'b', id: 3, v: 'three' } },
+      {
+        table: 'users',
+        kind: 'delete',
+        primaryKey: { region: 'b', id: 1 },
+        condition: { expect: 'not_exist' },
+      },
+    ],
+  });
+  const ar = atomic.body.results as { error?: { code: string } }[];
+  assert.equal(ar[1]!.error!.code, 'CONDITION_FAILED');
+  assert.ok(ar[0]!.error !== undefined, 'the other write of a failed atomic batch is not applied');
+  const g = await call('POST', '/v1/tables/batch-get', {
+    gets: [
+      { table: 'users', primaryKey: { region: 'b', id: 1 } },
+      { table: 'users', primaryKey: { region: 'b', id: 3 } },
+      { table: 'ghost', primaryKey: { k: 1 } },
+    ],
+  });
+  const gr = g.body.results as {
+    row?: { columns: { v: { value: string }[] } } | null;
+    error?: { code: string };
+  }[];
+  assert.equal(gr[0]!.row!.columns.v[0]!.value, 'one', 'the row survived the failed atomic batch');
+  assert.equal(gr[1]!.row, null, 'the atomic batch wrote nothing');
+  assert.equal(gr[2]!.error!.code, 'NOT_FOUND');
+  const tooMany = await call('POST', '/v1/tables/batch-get', { gets: [] });
+  assert.equal(tooMany.body.code, 'INVALID_ARGUMENT');
+});
+
+test(
+  'an auto-increment key column takes increasing values per partition',
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    const schema = {
+      name: 'events',
+      primaryKey: [
+        { name: 'stream', type: 'string' },
+        { name: 'seq', type: 'integer', autoIncrement: true },
+      ],
+    };
+    assert.equal((await call('POST', '/v1/tables', schema)).status, 200);
+    const seqs: unknown[] = [];
+    for (const stream of ['a', 'a', 'b', 'a']) {
+      const r = await call('POST', '/v1/tables/events/put', { row: { stream, body: 'x' } });
+      seqs.push((r.body.primaryKey as { seq: number }).seq);
+    }
+    assert.deepEqual(seqs, [1, 2, 1, 3]);
+    await call('POST', '/v1/tables/events/delete', { primaryKey: { stream: 'a', seq: 3 } });
+    const next = await call('POST', '/v1/tables/events/put', { row: { stream: 'a', body: 'y' } });
+    assert.deepEqual(next.body.primaryKey, { stream: 'a', seq: 4 }, 'values are never reused');
+    const given = await call('POST', '/v1/tables/events/put', { row: { stream: 'a', seq: 9 } });
+    assert.equal(given.body.code, 'INVALID_ARGUMENT');
+  },
+);
+
+test(
+  'old versions are garbage-collected in the background; reads never change',
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    await call('POST', '/v1/tables', {
+      name: 'gc',
+      primaryKey: [{ name: 'k', type: 'string' }],
+      maxVersions: 1,
+    });
+    for (let i = 0; i < 5; i++) {
+      await call('POST', '/v1/tables/gc/put', {
+        row: { k: 'a', v: { value: i, version: Date.now() - 1000 + i } },
+      });
+    }
+    const before = await call('POST', '/v1/tables/gc/get', {
+      primaryKey: { k: 'a' },
+      maxVersions: 10,
+    });
+    const removed = async (): Promise<number> => {
+      let total = 0;
+      for (const e of endpoints) {
+        const text = await (await fetch(`http://${e}/metrics`)).text();
+        const m = /^tessera_table_gc_removed_records_total (\d+)$/m.exec(text);
+        total += m === null ? 0 : Number(m[1]);
+      }
+      return total;
+    };
+    for (let i = 0; i < 100 && (await removed()) === 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.ok((await removed()) > 0, 'a leader collected the hidden versions');
+    const after = await call('POST', '/v1/tables/gc/get', {
+      primaryKey: { k: 'a' },
+      maxVersions: 10,
+    });
+    assert.deepEqual(after.body, before.body);
+    assert.equal((after.body.row as { columns: { v: unknown[] } }).columns.v.length, 1);
+  },
+);
