@@ -6,10 +6,14 @@
  *   tessera put KEY VALUE | get KEY | del KEY | cas | scan  [--endpoints LIST]
  *   tessera status [--endpoints LIST] [--json]
  *   tessera member add ID --raft HOST:PORT --http HOST:PORT | member remove ID
+ *   tessera table create NAME --pk COL:TYPE,... | table describe NAME | table list | table drop NAME
+ *   tessera row put|get|update|delete TABLE '<json>' ... | row scan TABLE [--start/--end '<pk json>']
  *
  * LIST of members: `1=127.0.0.1:7001/127.0.0.1:8001,...` (raft/http);
  * LIST of endpoints: `127.0.0.1:8001,127.0.0.1:8002`, or env TESSERA_ENDPOINTS.
- * Client commands follow NOT_LEADER hints and exit 1 on an error.
+ * Client commands follow NOT_LEADER hints and exit 1 on an error. Table and
+ * row commands print one JSON document on stdout (rows in their wire form)
+ * and errors as `tessera: CODE: message` on stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -20,6 +24,20 @@ import { Command } from 'commander';
 import { nodeId } from '../core/ids.ts';
 import type { NodeStatus, RangeStatus } from '../api/http-api.ts';
 import { TesseraClient } from '../client/client.ts';
+import { rowToJson, type WriteRowOptions } from '../client/tables.ts';
+import { TesseraError } from '../core/errors.ts';
+import { attributeToJson } from '../table/values.ts';
+import {
+  boundFromJsonArg,
+  cellsFromJson,
+  conditionFromFlags,
+  intFlag,
+  parseJsonArg,
+  pkFromJsonArg,
+  tableSchemaFromFlags,
+  updateFromJsonArg,
+  type CreateTableFlags,
+} from './table-args.ts';
 import { httpJson, requestFollowingLeader, sleep, type HttpReply } from '../node/http-client.ts';
 import { formatMembers, parseMembers } from '../node/members.ts';
 import { TesseraServer } from '../node/server.ts';
@@ -444,6 +462,129 @@ async function memberRemoveCommand(id: string, o: { endpoints?: string; json?: b
   else process.stdout.write(`member ${r.id} removed from ranges ${r.ranges.join(',')}\n`);
 }
 
+// ---- tables and rows ----
+
+type ClientFlags = { endpoints?: string };
+
+function printJson(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v)}\n`);
+}
+
+/** The handle on TABLE's rows, with a client for the command's endpoints. */
+function rowsOf(table: string, o: ClientFlags) {
+  return new TesseraClient({ endpoints: endpointsOf(o) }).table(table);
+}
+
+/** The write options of `--expect` / `--if`. */
+function writeOptions(o: { expect?: string; if?: string }): WriteRowOptions {
+  const condition = conditionFromFlags(o);
+  return condition === undefined ? {} : { condition };
+}
+
+async function tableCreateCommand(name: string, o: CreateTableFlags & ClientFlags) {
+  const schema = tableSchemaFromFlags(name, o);
+  const client = new TesseraClient({ endpoints: endpointsOf(o) });
+  printJson({ table: await client.createTable(schema) });
+}
+
+async function tableDescribeCommand(name: string, o: ClientFlags) {
+  const client = new TesseraClient({ endpoints: endpointsOf(o) });
+  printJson({ table: await client.describeTable(name) });
+}
+
+async function tableListCommand(o: ClientFlags) {
+  const client = new TesseraClient({ endpoints: endpointsOf(o) });
+  printJson({ tables: await client.listTables() });
+}
+
+async function tableDropCommand(name: string, o: ClientFlags) {
+  const client = new TesseraClient({ endpoints: endpointsOf(o) });
+  await client.dropTable(name);
+  printJson({ ok: true });
+}
+
+async function rowPutCommand(
+  table: string,
+  row: string,
+  o: ClientFlags & { expect?: string; if?: string },
+) {
+  const cells = cellsFromJson(parseJsonArg(row, 'row'), 'row');
+  await rowsOf(table, o).putRow(cells, writeOptions(o));
+  printJson({ ok: true });
+}
+
+async function rowGetCommand(
+  table: string,
+  pk: string,
+  o: ClientFlags & { maxVersions?: string; at?: string; serializable?: boolean },
+) {
+  const primaryKey = pkFromJsonArg(parseJsonArg(pk, 'primary key'), 'primary key');
+  const row = await rowsOf(table, o).getRow(primaryKey, {
+    ...(o.maxVersions !== undefined
+      ? { maxVersions: intFlag(o.maxVersions, 'max-versions', 1) }
+      : {}),
+    ...(o.at !== undefined ? { at: intFlag(o.at, 'at', 0) } : {}),
+    ...(o.serializable === true ? { consistency: 'serializable' as const } : {}),
+  });
+  printJson({ row: row === null ? null : rowToJson(row) });
+}
+
+async function rowUpdateCommand(
+  table: string,
+  pk: string,
+  update: string,
+  o: ClientFlags & { expect?: string; if?: string },
+) {
+  const primaryKey = pkFromJsonArg(parseJsonArg(pk, 'primary key'), 'primary key');
+  const change = updateFromJsonArg(parseJsonArg(update, 'update'));
+  const increments = await rowsOf(table, o).updateRow(primaryKey, change, writeOptions(o));
+  const json: Record<string, unknown> = {};
+  for (const [col, v] of Object.entries(increments))
+    if (v !== undefined) json[col] = attributeToJson(v);
+  printJson({ ok: true, increments: json });
+}
+
+async function rowDeleteCommand(
+  table: string,
+  pk: string,
+  o: ClientFlags & { expect?: string; if?: string },
+) {
+  const primaryKey = pkFromJsonArg(parseJsonArg(pk, 'primary key'), 'primary key');
+  await rowsOf(table, o).deleteRow(primaryKey, writeOptions(o));
+  printJson({ ok: true });
+}
+
+async function rowScanCommand(
+  table: string,
+  o: ClientFlags & {
+    start?: string;
+    end?: string;
+    limit?: string;
+    backward?: boolean;
+    maxVersions?: string;
+    serializable?: boolean;
+  },
+) {
+  const page = await rowsOf(table, o).scan({
+    ...(o.start !== undefined
+      ? { start: boundFromJsonArg(parseJsonArg(o.start, '--start'), '--start') }
+      : {}),
+    ...(o.end !== undefined
+      ? { end: boundFromJsonArg(parseJsonArg(o.end, '--end'), '--end') }
+      : {}),
+    ...(o.limit !== undefined ? { limit: intFlag(o.limit, 'limit', 1) } : {}),
+    ...(o.backward === true ? { direction: 'backward' as const } : {}),
+    ...(o.maxVersions !== undefined
+      ? { maxVersions: intFlag(o.maxVersions, 'max-versions', 1) }
+      : {}),
+    ...(o.serializable === true ? { consistency: 'serializable' as const } : {}),
+  });
+  printJson({
+    rows: page.rows.map(rowToJson),
+    next: page.next === null ? null : rowToJson({ primaryKey: page.next, columns: {} }).primaryKey,
+  });
+}
+
 function fail(message: string): never {
   process.stderr.write(`tessera: ${message}\n`);
   process.exit(1);
@@ -524,9 +665,86 @@ function program(): Command {
     .option('--json', 'print JSON')
     .option(endpoints, endpointsHelp)
     .action(memberRemoveCommand);
+  const table = p.command('table').description('create, describe, list and drop tables (JSON out)');
+  table
+    .command('create')
+    .argument('<name>')
+    .option('--pk <columns>', 'primary key: NAME:TYPE,... (TYPE string, integer or binary)')
+    .option('--auto-increment <column>', 'the server assigns this integer key column on insert')
+    .option('--max-versions <n>', 'versions kept per cell')
+    .option('--ttl <seconds>', 'seconds a version lives')
+    .option(endpoints, endpointsHelp)
+    .action(tableCreateCommand);
+  table
+    .command('describe')
+    .argument('<name>')
+    .option(endpoints, endpointsHelp)
+    .action(tableDescribeCommand);
+  table.command('list').option(endpoints, endpointsHelp).action(tableListCommand);
+  table
+    .command('drop')
+    .argument('<name>')
+    .option(endpoints, endpointsHelp)
+    .action(tableDropCommand);
+  const row = p.command('row').description('write and read rows of a table (JSON in and out)');
+  const condition = (c: Command): Command =>
+    c
+      .option('--expect <existence>', 'the row must: exist, not-exist (default: ignore)')
+      .option(
+        '--if <condition>',
+        'a column condition as JSON, e.g. {"column":"n","op":">","value":1}',
+      );
+  condition(row.command('put').argument('<table>').argument('<row>', 'the row as JSON'))
+    .option(endpoints, endpointsHelp)
+    .action(rowPutCommand);
+  row
+    .command('get')
+    .argument('<table>')
+    .argument('<pk>', 'the primary key as JSON')
+    .option('--max-versions <n>', 'versions per column, newest first')
+    .option('--at <version>', 'read as of this version (ms since the Unix epoch)')
+    .option('--serializable', 'read the local state of the node asked (may be stale)')
+    .option('--json', 'print JSON (the only output form)')
+    .option(endpoints, endpointsHelp)
+    .action(rowGetCommand);
+  condition(
+    row
+      .command('update')
+      .argument('<table>')
+      .argument('<pk>', 'the primary key as JSON')
+      .argument('<update>', '{"put"?, "delete"?, "deleteVersions"?, "increment"?} as JSON'),
+  )
+    .option(endpoints, endpointsHelp)
+    .action(rowUpdateCommand);
+  condition(row.command('delete').argument('<table>').argument('<pk>', 'the primary key as JSON'))
+    .option(endpoints, endpointsHelp)
+    .action(rowDeleteCommand);
+  row
+    .command('scan')
+    .argument('<table>')
+    .option(
+      '--start <pk>',
+      'first primary key (inclusive) as JSON; {"$inf":"min"|"max"} per column',
+    )
+    .option('--end <pk>', 'last primary key (exclusive) as JSON')
+    .option('--limit <n>', 'rows in the page (1..1000, default 100)')
+    .option('--backward', 'from --start downwards')
+    .option('--max-versions <n>', 'versions per column')
+    .option('--serializable', 'read the local state of the node asked (may be stale)')
+    .option('--json', 'print JSON (the only output form)')
+    .option(endpoints, endpointsHelp)
+    .action(rowScanCommand);
   return p;
 }
 
 program()
   .parseAsync(process.argv)
-  .catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+  .catch((e: unknown) =>
+    fail(
+      e instanceof TesseraError
+        ? `${e.code}: ${e.message}`
+        : e instanceof Error
+          ? e.message
+          : String(e),
+    ),
+  );

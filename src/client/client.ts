@@ -45,6 +45,18 @@ import {
 } from './options.ts';
 import { backoffDelayMs, mayRetry, sleepMs } from './retry.ts';
 import { SessionPool, type WriteSession } from './session-pool.ts';
+import {
+  TableCatalog,
+  TableHandle,
+  type AnyRow,
+  type ColumnName,
+  type RowShape,
+  type TableChanges,
+  type TableRequest,
+  type TableSchemaInput,
+  type TableTransport,
+} from './tables.ts';
+import type { TableSchema } from '../table/schema.ts';
 
 export type { NodeStatus };
 
@@ -61,7 +73,7 @@ export type KvWrite =
 
 /** One HTTP request of the API, as the retry loop sees it. */
 interface ApiRequest {
-  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  readonly method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   readonly path: string;
   readonly body?: unknown;
   /** Writes change state; their lost attempts are OUTCOME_UNKNOWN. */
@@ -72,6 +84,8 @@ interface ApiRequest {
   readonly routeKey?: string;
   /** Route to the leader of this range. */
   readonly range?: number;
+  /** Route to the leader cached for this table's rows (see {@link TesseraClient.table}). */
+  readonly routeTable?: string;
 }
 
 type AttemptResult =
@@ -88,8 +102,13 @@ const RANGES_LOAD_TIMEOUT_MS = 2_000;
 /** Pages one {@link TesseraClient.scan} call reads at most (each from one range). */
 const SCAN_PAGES_MAX = 10_000;
 
-/** The meta range's id: members are recorded there. */
+/** The meta range's id: members and table schemas are recorded there. */
 const META_RANGE_ID = 1;
+/**
+ * Tables whose leader the client caches at once. Beyond it the least
+ * recently added cache is dropped (its table is found again by hints).
+ */
+const TABLE_ROUTERS_MAX = 1024;
 /** Default bound of {@link TesseraClient.addMember} and removeMember, in ms (a snapshot may take a while). */
 export const MEMBER_CHANGE_DEADLINE_MS = 120_000;
 
@@ -121,6 +140,10 @@ export class TesseraClient {
   private readonly router: LeaderRouter;
   /** One leader cache per range id. */
   private readonly routers = new Map<number, LeaderRouter>();
+  /** One leader cache per table name: the server routes a table's rows to its range. */
+  private readonly tableRouters = new Map<string, LeaderRouter>();
+  private readonly catalog: TableCatalog;
+  private readonly tableTransport: TableTransport;
   private readonly sessions: SessionPool;
   private rangeCache: RangeCache | null = null;
   private rangesLoading: Promise<void> | null = null;
@@ -136,6 +159,14 @@ export class TesseraClient {
       this.options.queuedWritesMax,
       randomClientId,
     );
+    this.tableTransport = {
+      read: (req, opts) => this.send(apiRequestOf(req, false), opts),
+      write: (req, opts) =>
+        this.withSession(opts, (session, o) =>
+          this.send({ ...apiRequestOf(req, true), session }, o),
+        ),
+    };
+    this.catalog = new TableCatalog(this.tableTransport);
   }
 
   /** The id of the client's first exactly-once session. */
@@ -151,6 +182,64 @@ export class TesseraClient {
     if (key === undefined) return this.router.cachedLeader;
     const r = this.rangeCache?.lookup(key);
     return r === undefined ? null : (this.routers.get(r.id)?.cachedLeader ?? null);
+  }
+
+  /**
+   * The node the client believes leads the rows of table `table`
+   * (`http://host:port`), or null if it has none cached.
+   */
+  tableLeaderEndpoint(table: string): string | null {
+    return this.tableRouters.get(table)?.cachedLeader ?? null;
+  }
+
+  /**
+   * Creates a table (`POST /v1/tables`) and resolves to its schema as the
+   * server recorded it. The schema is checked locally first.
+   *
+   * @throws TesseraError INVALID_SCHEMA (locally or from the server),
+   *   ALREADY_EXISTS if a table of that name exists (also when a retry of
+   *   this very call finds the table its lost first attempt created).
+   */
+  createTable(schema: TableSchemaInput, opts: CallOptions = {}): Promise<TableSchema> {
+    return this.catalog.create(schema, opts);
+  }
+
+  /** The schema of table `name`; NOT_FOUND if there is none. */
+  describeTable(name: string, opts: CallOptions = {}): Promise<TableSchema> {
+    return this.catalog.describe(name, opts);
+  }
+
+  /** Every table's schema, sorted by name. */
+  listTables(opts: CallOptions = {}): Promise<readonly TableSchema[]> {
+    return this.catalog.list(opts);
+  }
+
+  /** Changes a table's options; resolves to the new schema. NOT_FOUND, INVALID_SCHEMA. */
+  alterTable(name: string, changes: TableChanges, opts: CallOptions = {}): Promise<TableSchema> {
+    return this.catalog.alter(name, changes, opts);
+  }
+
+  /** Drops table `name` and its rows. */
+  dropTable(name: string, opts: CallOptions = {}): Promise<void> {
+    return this.catalog.drop(name, opts);
+  }
+
+  /**
+   * A handle on the rows of table `name`. Nothing is sent until a method of
+   * the handle is called; handles are cheap and share the client's routing
+   * and sessions.
+   *
+   * `Row` and `Key` are what the caller states about the table, not checked
+   * against its schema: `Row` names every column (primary-key and
+   * attribute columns) with its model type (bigint for integers, number for
+   * doubles, Uint8Array for binary), `Key` the primary-key columns. E.g.
+   * `client.table<{ id: bigint; name: string }, 'id'>('users')`. Without
+   * `Key`, any column may appear in a primary key.
+   */
+  table<Row extends RowShape<Row> = AnyRow, Key extends ColumnName<Row> = never>(
+    name: string,
+  ): TableHandle<Row, Key> {
+    return new TableHandle<Row, Key>(name, this.tableTransport);
   }
 
   /**
@@ -392,7 +481,19 @@ export class TesseraClient {
   }
 
   /** Leases a session for `op`, for its whole life, and sends it. */
-  private async write(op: KvWrite, opts: CallOptions): Promise<boolean> {
+  private write(op: KvWrite, opts: CallOptions): Promise<boolean> {
+    return this.withSession(opts, (session, o) => this.writeWithSeq(op, session, o));
+  }
+
+  /**
+   * Leases a session for one write, for its whole life (every attempt of
+   * `send` carries it), and releases it when the write is over. `send` gets
+   * the call options with the deadline that is left after the wait.
+   */
+  private async withSession<T>(
+    opts: CallOptions,
+    send: (session: WriteSession, opts: CallOptions) => Promise<T>,
+  ): Promise<T> {
     checkCallOptions(opts);
     const deadlineMs = opts.deadlineMs ?? this.options.deadlineMs;
     const start = performance.now();
@@ -407,7 +508,7 @@ export class TesseraClient {
     });
     try {
       const remainingMs = Math.max(1, deadlineMs - (performance.now() - start));
-      return await this.writeWithSeq(op, lease.session, { ...opts, deadlineMs: remainingMs });
+      return await send(lease.session, { ...opts, deadlineMs: remainingMs });
     } finally {
       lease.release();
     }
@@ -468,6 +569,7 @@ export class TesseraClient {
    * map first if the client has none), else the one for requests that name no range.
    */
   private async routerFor(req: ApiRequest, signal: AbortSignal | undefined): Promise<LeaderRouter> {
+    if (req.routeTable !== undefined) return this.tableRouter(req.routeTable);
     let range = req.range;
     if (range === undefined && req.routeKey !== undefined) {
       if (this.rangeCache === null) await untilAborted(this.loadRanges(), signal);
@@ -478,6 +580,20 @@ export class TesseraClient {
     if (router === undefined) {
       router = new LeaderRouter(this.options.endpoints);
       this.routers.set(range, router);
+    }
+    return router;
+  }
+
+  /** The leader cache of `table`'s rows, made on first use (bounded by TABLE_ROUTERS_MAX). */
+  private tableRouter(table: string): LeaderRouter {
+    let router = this.tableRouters.get(table);
+    if (router === undefined) {
+      if (this.tableRouters.size >= TABLE_ROUTERS_MAX) {
+        const oldest = this.tableRouters.keys().next();
+        if (oldest.done !== true) this.tableRouters.delete(oldest.value);
+      }
+      router = new LeaderRouter(this.options.endpoints);
+      this.tableRouters.set(table, router);
     }
     return router;
   }
@@ -555,6 +671,21 @@ export class TesseraClient {
 }
 
 const kvPath = (key: string): string => `/v1/kv/${encodeURIComponent(key)}`;
+
+/**
+ * A table request as the retry loop takes it: row requests go through
+ * their table's leader cache, catalog requests through the meta range's.
+ */
+function apiRequestOf(req: TableRequest, write: boolean): ApiRequest {
+  const route = req.table === null ? { range: META_RANGE_ID } : { routeTable: req.table };
+  return {
+    method: req.method,
+    path: req.path,
+    ...(req.body !== undefined ? { body: req.body } : {}),
+    write,
+    ...route,
+  };
+}
 
 function parseJson(text: string): unknown {
   try {
