@@ -1,12 +1,13 @@
 /**
  * The gRPC API of a node: service `tessera.v1.KV` (proto/tessera/v1/kv.proto)
- * over a {@link KvService}, with the rules and limits of the JSON/HTTP API
- * (request-checks.ts) and its errors reported as grpc-errors.ts describes.
+ * over a {@link KvService}, through the same handlers as the JSON/HTTP API
+ * (kv-handlers.ts), with its errors reported as grpc-errors.ts describes.
  *
  * Limits: a request message may be at most {@link GRPC_REQUEST_BYTES_MAX}
  * (grpc-js refuses a larger one with RESOURCE_EXHAUSTED before a handler
  * runs, so that refusal carries no tessera-* metadata); a response at most
- * {@link GRPC_RESPONSE_BYTES_MAX}, which scan pages are sized to fit; at
+ * {@link GRPC_RESPONSE_BYTES_MAX}, which scan pages are sized to fit
+ * (GRPC_SCAN_PAGE_BYTES_MAX); at
  * most {@link GRPC_STREAMS_PER_CONNECTION_MAX} calls in flight per
  * connection, on top of the node's own bound on requests in flight.
  *
@@ -21,18 +22,13 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { SCAN_PAGE_BYTES_MAX, VALUE_BYTES_MAX } from './http-api.ts';
-import type { KvService, NodeStatus } from './http-api.ts';
+import type { KvService } from './http-api.ts';
 import { asTesseraError, grpcErrorOf } from './grpc-errors.ts';
+import { kvHandlers, type KvHandler } from './kv-handlers.ts';
 import { loadKvService, type DecodedRequest } from './kv-proto.ts';
-import {
-  checkKey,
-  checkKeyBound,
-  checkLimit,
-  checkLinearizable,
-  checkSession,
-  checkValue,
-} from './request-checks.ts';
+import { VALUE_BYTES_MAX } from './limits.ts';
+
+export { GRPC_SCAN_PAGE_BYTES_MAX } from './limits.ts';
 
 /**
  * Largest request message, in bytes: a compare-and-swap carries two values
@@ -42,13 +38,6 @@ import {
 export const GRPC_REQUEST_BYTES_MAX = 2 * VALUE_BYTES_MAX + 64 * 1024;
 /** Largest response message, in bytes: the default receive limit of a gRPC client (4 MiB). */
 export const GRPC_RESPONSE_BYTES_MAX = 4 * 1024 * 1024;
-/**
- * Bytes of keys and values asked of a scan page. Less than the HTTP API's
- * SCAN_PAGE_BYTES_MAX by enough for protobuf framing (about 11 bytes per
- * pair, at most 1000 pairs) and the `next` key, so that a page always fits
- * {@link GRPC_RESPONSE_BYTES_MAX}; a page of one maximal pair fits as well.
- */
-export const GRPC_SCAN_PAGE_BYTES_MAX = SCAN_PAGE_BYTES_MAX - 64 * 1024;
 /** Concurrent calls (HTTP/2 streams) per client connection. */
 export const GRPC_STREAMS_PER_CONNECTION_MAX = 1024;
 /** How long {@link GrpcServerHandle.close} lets calls in flight finish before cutting them, in ms. */
@@ -114,13 +103,13 @@ function shutdown(server: Server): Promise<void> {
   });
 }
 
-/** The handlers, one per rpc of kv.proto. Each validates, then calls the service. */
+/** The handlers of kv-handlers.ts as grpc-js unary calls: a rejection becomes a status. */
 function kvImplementation(
   service: KvService,
   options: GrpcServerOptions,
 ): UntypedServiceImplementation {
   const unary =
-    (method: string, handle: (req: DecodedRequest) => Promise<object>) =>
+    (method: string, handle: KvHandler) =>
     (call: ServerUnaryCall<DecodedRequest, object>, callback: sendUnaryData<object>): void => {
       handle(call.request ?? {}).then(
         (res) => callback(null, res),
@@ -131,72 +120,9 @@ function kvImplementation(
         },
       );
     };
-  return {
-    Put: unary('Put', async (req) => {
-      const key = checkKey(req.key);
-      const value = checkValue(req.value, 'value', false);
-      const session = checkSession(req.session);
-      await service.write({ op: 'put', key, value, expect: null }, session);
-      return {};
-    }),
-    Get: unary('Get', async (req) => {
-      const key = checkKey(req.key);
-      const value = await service.read(key, checkLinearizable(req.consistency));
-      return value === null ? {} : { value };
-    }),
-    Delete: unary('Delete', async (req) => {
-      const key = checkKey(req.key);
-      const session = checkSession(req.session);
-      await service.write({ op: 'delete', key, value: null, expect: null }, session);
-      return {};
-    }),
-    CompareAndSwap: unary('CompareAndSwap', async (req) => {
-      const key = checkKey(req.key);
-      const expect = checkValue(req.expect, 'expect', true);
-      const value = checkValue(req.value, 'value', true);
-      const session = checkSession(req.session);
-      const r = await service.write({ op: 'cas', key, value, expect }, session);
-      return { swapped: r.ok };
-    }),
-    Scan: unary('Scan', async (req) => {
-      const start = checkKeyBound(req.start, 'start', false) ?? '';
-      const end = checkKeyBound(req.end, 'end', true);
-      const limit = checkLimit(req.limit);
-      const linearizable = checkLinearizable(req.consistency);
-      const page = await service.scan(start, end, limit, GRPC_SCAN_PAGE_BYTES_MAX, linearizable);
-      const pairs = page.pairs.map(([key, value]) => ({ key, value }));
-      return page.next === null ? { pairs } : { pairs, next: page.next };
-    }),
-    Status: unary('Status', async () => statusMessage(service.status())),
-  };
-}
-
-/** NodeStatus in the field names of StatusResponse. */
-function statusMessage(st: NodeStatus): object {
-  return {
-    id: st.id,
-    pid: st.pid,
-    role: st.role,
-    term: st.term,
-    leader: st.leader,
-    commit: st.commit,
-    applied: st.applied,
-    last_index: st.lastIndex,
-    members: st.members.map((m) => ({ id: m.id, raft: m.raft, http: m.http })),
-    ranges: st.ranges.map((r) => ({
-      id: r.id,
-      kind: r.kind,
-      start: r.start,
-      ...(r.end !== null ? { end: r.end } : {}),
-      role: r.role,
-      leader: r.leader,
-      term: r.term,
-      commit: r.commit,
-      applied: r.applied,
-      last_index: r.lastIndex,
-      voters: r.voters,
-      learners: r.learners,
-      quiet: r.quiet,
-    })),
-  };
+  const implementation: UntypedServiceImplementation = {};
+  for (const [method, handle] of Object.entries<KvHandler>(kvHandlers(service))) {
+    implementation[method] = unary(method, handle);
+  }
+  return implementation;
 }

@@ -1,11 +1,22 @@
 /**
- * The JSON/HTTP API of a node (fastify). Routes:
+ * The JSON/HTTP API of a node (fastify). Two families of routes over the
+ * same handlers (kv-handlers.ts), which do all validation:
+ *
+ * The rpcs of kv.proto as JSON, generated from the loaded service
+ * definition (proto-json.ts): `POST /tessera.v1.KV/<Rpc>` with the request
+ * message as a JSON body, answered with the response message as JSON.
+ *
+ * The REST routes, mapped by hand onto the handlers:
  *
  *   PUT    /v1/kv/:key        {"value": string}            -> {"key","ok":true}
  *   GET    /v1/kv/:key[?consistency=serializable]          -> {"key","value": string|null}
  *   DELETE /v1/kv/:key                                     -> {"key","ok":true}
  *   POST   /v1/kv/:key/cas    {"expect": s|null, "value": s|null} -> {"key","swapped": bool}
+ *   GET    /v1/kv[?start,end,limit,consistency]            -> {"pairs","next": s|null}
  *   GET    /v1/status                                      -> NodeStatus
+ *
+ * and the routes that have no rpc yet: /v1/ranges, /v1/members[/:id],
+ * POST /v1/ranges/:id/replicas and /metrics.
  *
  * Reads are linearizable by default (ReadIndex, thesis §6.4); serializable
  * reads answer from the local state machine and may be stale. Writes may
@@ -26,13 +37,19 @@ import type { TableSchema } from '../table/schema.ts';
 import type { KvCommand, KvResult } from '../kv/command.ts';
 import type { NodeMetrics } from '../node/metrics.ts';
 import type { KvPage } from '../kv/state-machine.ts';
+import { kvHandlers } from './kv-handlers.ts';
+import { loadKvProto } from './kv-proto.ts';
+import { BODY_BYTES_MAX, KEY_BYTES_MAX, SCAN_PAGE_BYTES_MAX } from './limits.ts';
+import { protoJsonRoutes } from './proto-json.ts';
 
-/** Largest key, in UTF-8 bytes. */
-export const KEY_BYTES_MAX = 1024;
-/** Largest value, in UTF-8 bytes (the LMDB state engine's value limit). */
-export const VALUE_BYTES_MAX = 1 << 20;
-/** Largest request body: a maximal value with every byte JSON-escaped, plus slack. */
-export const BODY_BYTES_MAX = 6 * VALUE_BYTES_MAX + 64 * 1024;
+export {
+  BODY_BYTES_MAX,
+  KEY_BYTES_MAX,
+  SCAN_LIMIT_DEFAULT,
+  SCAN_LIMIT_MAX,
+  SCAN_PAGE_BYTES_MAX,
+  VALUE_BYTES_MAX,
+} from './limits.ts';
 /** Largest URL path parameter, in characters (a maximal key, percent-encoded). */
 const PARAM_CHARS_MAX = 3 * KEY_BYTES_MAX + 64;
 
@@ -183,31 +200,6 @@ export interface TableService {
 type KeyRequest = FastifyRequest<{ Params: { key: string } }>;
 type TableRequest = FastifyRequest<{ Params: { table: string } }>;
 
-/** Rows per scan page when the request names no limit, and the most it may ask for. */
-export const SCAN_LIMIT_DEFAULT = 100;
-export const SCAN_LIMIT_MAX = 1000;
-/** Bytes of keys and values per scan page (a page holds at least one pair). */
-export const SCAN_PAGE_BYTES_MAX = 4 << 20;
-
-function checkKeyBound(v: unknown, name: string): string {
-  if (typeof v !== 'string') throw new TesseraError('INVALID_ARGUMENT', `${name} must be a string`);
-  if (Buffer.byteLength(v) > KEY_BYTES_MAX) {
-    throw new TesseraError('KEY_TOO_LARGE', `${name} is longer than ${KEY_BYTES_MAX} bytes`);
-  }
-  return v;
-}
-
-function checkLimit(v: unknown): number {
-  const n = typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > SCAN_LIMIT_MAX) {
-    throw new TesseraError(
-      'INVALID_ARGUMENT',
-      `limit must be an integer from 1 to ${SCAN_LIMIT_MAX}`,
-    );
-  }
-  return n;
-}
-
 /** Builds (does not start) the HTTP API over `service` (and its tables, when it has them). */
 export function buildHttpApi(
   service: KvService & Partial<TableService>,
@@ -239,6 +231,8 @@ export function buildHttpApi(
     const e = new TesseraError('NOT_FOUND', `no route ${req.method} ${req.url}`);
     return reply.code(e.httpStatus).send(errorBody(e, service));
   });
+  // Not through the Status handler: REST answers NodeStatus as it is (camelCase,
+  // members with their grpcPort), a shape StatusResponse does not carry.
   app.get('/v1/status', async () => service.status());
   app.get('/v1/ranges', async () => ({ ranges: service.ranges() }));
   if (isTableService(service)) registerTableRoutes(app, service);
@@ -273,43 +267,51 @@ export function buildHttpApi(
     const changed = await service.changeReplicas(range, change, node);
     return { range, change, node, changed };
   });
+  // The rpcs of kv.proto, as JSON: one route per rpc of the loaded service.
+  for (const route of protoJsonRoutes(loadKvProto(), kvHandlers(service))) {
+    app.post(route.path, async (req) => route.call(req.body));
+  }
+  // The REST routes: thin mappings of path, query, headers and body onto
+  // the same handlers, which validate; only the REST encoding is read here.
+  const kv = kvHandlers(service, { scanPageBytesMax: SCAN_PAGE_BYTES_MAX });
   app.get('/v1/kv', async (req) => {
     const q = (req.query ?? {}) as Record<string, unknown>;
-    const start = q.start === undefined ? '' : checkKeyBound(q.start, 'start');
-    const end = q.end === undefined ? null : checkKeyBound(q.end, 'end');
-    const limit = q.limit === undefined ? SCAN_LIMIT_DEFAULT : checkLimit(q.limit);
-    const page = await service.scan(
-      start,
-      end,
-      limit,
-      SCAN_PAGE_BYTES_MAX,
-      readConsistency(req.query) === 'linearizable',
-    );
-    return { pairs: page.pairs.map(([key, value]) => ({ key, value })), next: page.next };
+    const res = (await kv.Scan({
+      start: q.start,
+      end: q.end,
+      limit: typeof q.limit === 'string' && /^[0-9]+$/.test(q.limit) ? Number(q.limit) : q.limit,
+      consistency: consistencyOf(q),
+    })) as { pairs: { key: string; value: string }[]; next?: string };
+    return { pairs: res.pairs, next: res.next ?? null };
   });
   app.get('/v1/kv/:key', async (req: KeyRequest) => {
-    const key = checkKey(req.params.key);
-    const value = await service.read(key, readConsistency(req.query) === 'linearizable');
-    return { key, value };
+    const key = req.params.key;
+    const res = (await kv.Get({ key, consistency: consistencyOf(req.query) })) as {
+      value?: string;
+    };
+    return { key, value: res.value ?? null };
   });
   app.put('/v1/kv/:key', async (req: KeyRequest) => {
-    const key = checkKey(req.params.key);
-    const value = checkValue(bodyObject(req.body).value, 'value', false)!;
-    await service.write({ op: 'put', key, value, expect: null }, session(req));
+    const key = req.params.key;
+    const body = bodyObject(req.body);
+    await kv.Put({ key, value: required(body, 'value'), session: sessionOf(req) });
     return { key, ok: true };
   });
   app.delete('/v1/kv/:key', async (req: KeyRequest) => {
-    const key = checkKey(req.params.key);
-    await service.write({ op: 'delete', key, value: null, expect: null }, session(req));
+    const key = req.params.key;
+    await kv.Delete({ key, session: sessionOf(req) });
     return { key, ok: true };
   });
   app.post('/v1/kv/:key/cas', async (req: KeyRequest) => {
-    const key = checkKey(req.params.key);
+    const key = req.params.key;
     const body = bodyObject(req.body);
-    const expect = checkValue(body.expect, 'expect', true);
-    const value = checkValue(body.value, 'value', true);
-    const r = await service.write({ op: 'cas', key, value, expect }, session(req));
-    return { key, swapped: r.ok };
+    // REST spells "absent" as an explicit null; the proto leaves the field out.
+    const expect = required(body, 'expect', true);
+    const value = required(body, 'value', true);
+    const res = (await kv.CompareAndSwap({ key, expect, value, session: sessionOf(req) })) as {
+      swapped?: boolean;
+    };
+    return { key, swapped: res.swapped === true };
   });
   return app;
 }
@@ -326,7 +328,7 @@ function registerTableRoutes(app: FastifyInstance, tables: TableService): void {
     return n;
   };
   const linearizable = (req: FastifyRequest): boolean =>
-    readConsistency(req.query) === 'linearizable';
+    consistencyOf(req.query) === 'LINEARIZABLE';
   app.post('/v1/tables', async (req) => ({
     table: await tables.createTable(req.body, session(req)),
   }));
@@ -403,24 +405,15 @@ function invalid(message: string): TesseraError {
   return new TesseraError('INVALID_ARGUMENT', message);
 }
 
-function checkKey(key: string): string {
-  const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes === 0) throw invalid('the key must not be empty');
-  if (bytes > KEY_BYTES_MAX) {
-    throw new TesseraError('KEY_TOO_LARGE', undefined, { limit: KEY_BYTES_MAX, actual: bytes });
-  }
-  return key;
-}
-
-/** A string value within the size limit; null only where `nullable`. */
-function checkValue(v: unknown, field: string, nullable: boolean): string | null {
-  if (v === null && nullable) return null;
-  if (typeof v !== 'string') {
+/**
+ * A body field that REST requires to be present (an empty string is a
+ * value; null only where `nullable`, and then it means absent). Its type
+ * and size are the handler's to check.
+ */
+function required(body: Record<string, unknown>, field: string, nullable = false): unknown {
+  const v = body[field];
+  if (v === undefined || (v === null && !nullable)) {
     throw invalid(`"${field}" must be a string${nullable ? ' or null' : ''}`);
-  }
-  const bytes = Buffer.byteLength(v, 'utf8');
-  if (bytes > VALUE_BYTES_MAX) {
-    throw new TesseraError('VALUE_TOO_LARGE', undefined, { limit: VALUE_BYTES_MAX, actual: bytes });
   }
   return v;
 }
@@ -432,14 +425,27 @@ function bodyObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-function readConsistency(query: unknown): 'linearizable' | 'serializable' {
+/** The REST `consistency` query parameter as the proto's Consistency enum name. */
+function consistencyOf(query: unknown): 'LINEARIZABLE' | 'SERIALIZABLE' {
   const c = (query as Record<string, unknown> | undefined)?.consistency;
-  if (c === undefined || c === 'linearizable') return 'linearizable';
-  if (c === 'serializable') return 'serializable';
+  if (c === undefined || c === 'linearizable') return 'LINEARIZABLE';
+  if (c === 'serializable') return 'SERIALIZABLE';
   throw invalid('consistency must be "linearizable" or "serializable"');
 }
 
-/** The exactly-once session of a write: both headers or neither. */
+/**
+ * The proto `session` of a write from the headers `x-tessera-client` and
+ * `x-tessera-seq`: absent when neither is sent; otherwise both go to the
+ * handler, which refuses a missing or invalid one.
+ */
+function sessionOf(req: FastifyRequest): { client: unknown; seq: unknown } | undefined {
+  const client = req.headers['x-tessera-client'];
+  const seq = req.headers['x-tessera-seq'];
+  if (client === undefined && seq === undefined) return undefined;
+  return { client, seq };
+}
+
+/** The exactly-once session of a member write: both headers or neither. */
 function session(req: FastifyRequest): { client: number; seq: number } | null {
   const client = req.headers['x-tessera-client'];
   const seq = req.headers['x-tessera-seq'];

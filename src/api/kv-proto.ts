@@ -6,8 +6,13 @@
  * 64-bit integers, enums and absent fields look in JavaScript.
  */
 import { fileURLToPath } from 'node:url';
-import type { ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync, type Options } from '@grpc/proto-loader';
+import type { ServiceDefinition as GrpcServiceDefinition } from '@grpc/grpc-js';
+import {
+  loadSync,
+  type Options,
+  type PackageDefinition,
+  type ServiceDefinition,
+} from '@grpc/proto-loader';
 
 /** Absolute path of the .proto file. */
 export const KV_PROTO_PATH = fileURLToPath(
@@ -38,14 +43,34 @@ export const KV_PROTO_LOADER_OPTIONS: Readonly<Options> = Object.freeze({
   oneofs: false,
 });
 
-/** Loads the `tessera.v1.KV` service definition (synchronously: it runs once at startup). */
-export function loadKvService(): ServiceDefinition {
-  const pkg = loadSync(KV_PROTO_PATH, { ...KV_PROTO_LOADER_OPTIONS });
-  const service = pkg[KV_SERVICE_NAME];
+/**
+ * The rpcs of `tessera.v1.KV`, named as in the .proto. Kept by hand in step
+ * with the file: test/api/json-api.test.ts fails when the loaded service has
+ * an rpc without a handler.
+ */
+export type KvMethod = 'Put' | 'Get' | 'Delete' | 'CompareAndSwap' | 'Scan' | 'Status';
+
+/** The loaded .proto: the service and every message and enum type it uses. */
+export interface KvProto {
+  /** The `tessera.v1.KV` service: one method definition per rpc, keyed by rpc name. */
+  readonly service: ServiceDefinition;
+  /** Every type of the file by fully qualified name (`tessera.v1.Session`), with its descriptor. */
+  readonly types: PackageDefinition;
+}
+
+/** Loads kv.proto (synchronously: it runs once at startup). */
+export function loadKvProto(): KvProto {
+  const types = loadSync(KV_PROTO_PATH, { ...KV_PROTO_LOADER_OPTIONS });
+  const service = types[KV_SERVICE_NAME];
   if (service === undefined || !('Put' in service)) {
     throw new Error(`${KV_PROTO_PATH} does not define service ${KV_SERVICE_NAME}`);
   }
-  return service as ServiceDefinition;
+  return { service: service as ServiceDefinition, types };
+}
+
+/** Loads the `tessera.v1.KV` service definition (synchronously: it runs once at startup). */
+export function loadKvService(): GrpcServiceDefinition {
+  return loadKvProto().service;
 }
 
 /**

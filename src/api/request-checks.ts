@@ -1,14 +1,15 @@
 /**
- * Validation of decoded gRPC requests, with the rules, limits and error
- * codes of the JSON/HTTP API (node/http-api.ts, docs/api.md). The HTTP API
- * keeps its checks private, so the few needed here are restated over its
- * exported limits; keep the two in step.
+ * Validation of requests in the decoded shape of kv.proto (kv-proto.ts
+ * DecodedRequest), with the limits of limits.ts and the error codes of
+ * docs/api.md. The handlers (kv-handlers.ts) are the only callers, so every
+ * API of a node (gRPC, the JSON routes of the proto and the REST routes)
+ * validates here and nowhere else.
  *
  * Every check throws a {@link TesseraError} (INVALID_ARGUMENT,
  * KEY_TOO_LARGE or VALUE_TOO_LARGE) and never anything else.
  */
 import { TesseraError } from '../core/errors.ts';
-import { KEY_BYTES_MAX, SCAN_LIMIT_DEFAULT, SCAN_LIMIT_MAX, VALUE_BYTES_MAX } from './http-api.ts';
+import { KEY_BYTES_MAX, SCAN_LIMIT_DEFAULT, SCAN_LIMIT_MAX, VALUE_BYTES_MAX } from './limits.ts';
 
 /** A write session: both ids present, each 1 to 2^53 - 1. */
 export interface SessionIds {
