@@ -6,6 +6,7 @@
  * The snapshot stream format it shares with every engine lives in
  * snapshot-stream.ts.
  */
+import { keyString, lowerBound } from '../core/key-strings.ts';
 import { assert } from '../core/assert.ts';
 import type { RangeId } from '../core/ids.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
@@ -19,38 +20,10 @@ import {
 } from './snapshot-stream.ts';
 import type { SnapshotChunk, StateBatch, StateEngine } from './state-engine.ts';
 
-/** Largest chunk String.fromCharCode gets at once (stays far below argument-count limits). */
-const CHAR_CODES_PER_CALL = 8192;
-
-/**
- * A binary-safe string form of a key: one UTF-16 code unit (0..255) per
- * byte, so comparing the strings compares the keys bytewise.
- */
-function keyString(key: Uint8Array): string {
-  if (key.length <= CHAR_CODES_PER_CALL) return String.fromCharCode(...key);
-  let s = '';
-  for (let i = 0; i < key.length; i += CHAR_CODES_PER_CALL) {
-    s += String.fromCharCode(...key.subarray(i, i + CHAR_CODES_PER_CALL));
-  }
-  return s;
-}
-
 /** An immutable stored pair; a put replaces the whole cell, never mutates one. */
 interface Cell {
   readonly key: Uint8Array;
   readonly value: Uint8Array;
-}
-
-/** The first index in sorted `keys` whose key is >= `k`. */
-function lowerBound(keys: readonly string[], k: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** One range: cells by key string, plus a key list sorted only when a scan needs it. */
@@ -160,13 +133,7 @@ export class MemoryStateEngine implements StateEngine {
     end: Uint8Array | undefined,
     limit: number,
   ): Array<[Uint8Array, Uint8Array]> {
-    this.assertOpen();
-    assertScanLimit(limit);
-    const data = this.ranges.get(range);
-    if (data === undefined || limit === 0) return [];
-    return data
-      .range(start, end, limit)
-      .map((c): [Uint8Array, Uint8Array] => [new Uint8Array(c.key), new Uint8Array(c.value)]);
+    return this.scanIn(range, limit, (data) => data.range(start, end, limit));
   }
 
   /** {@inheritDoc StateEngine.scanReverse} */
@@ -176,13 +143,23 @@ export class MemoryStateEngine implements StateEngine {
     end: Uint8Array | undefined,
     limit: number,
   ): Array<[Uint8Array, Uint8Array]> {
+    return this.scanIn(range, limit, (data) => data.rangeReverse(start, end, limit));
+  }
+
+  /** The cells `pick` selects from a range, copied out. */
+  private scanIn(
+    range: RangeId,
+    limit: number,
+    pick: (data: RangeData) => Cell[],
+  ): Array<[Uint8Array, Uint8Array]> {
     this.assertOpen();
     assertScanLimit(limit);
     const data = this.ranges.get(range);
     if (data === undefined || limit === 0) return [];
-    return data
-      .rangeReverse(start, end, limit)
-      .map((c): [Uint8Array, Uint8Array] => [new Uint8Array(c.key), new Uint8Array(c.value)]);
+    return pick(data).map((c): [Uint8Array, Uint8Array] => [
+      new Uint8Array(c.key),
+      new Uint8Array(c.value),
+    ]);
   }
 
   /** {@inheritDoc StateEngine.applied} */

@@ -4,6 +4,7 @@
  * code runs over {@link MemoryKvView} in tests and, later, over a range's
  * state-engine write set while a command is applied.
  */
+import { keyString, lowerBound } from '../core/key-strings.ts';
 import { assert } from '../core/assert.ts';
 import { compareBytes } from '../storage/snapshot-stream.ts';
 
@@ -42,30 +43,6 @@ export interface KvView {
     end: Uint8Array | null,
     options: KvScanOptions,
   ): Iterable<[Uint8Array, Uint8Array]>;
-}
-
-/** Largest chunk String.fromCharCode gets at once (stays far below argument-count limits). */
-const CHAR_CODES_PER_CALL = 8192;
-
-/** A binary-safe string form of a key whose code-unit order is the keys' byte order. */
-function keyString(key: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < key.length; i += CHAR_CODES_PER_CALL) {
-    s += String.fromCharCode(...key.subarray(i, i + CHAR_CODES_PER_CALL));
-  }
-  return s;
-}
-
-/** The first index in sorted `keys` whose key is >= `k`. */
-function lowerBound(keys: readonly string[], k: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

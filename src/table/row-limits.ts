@@ -9,15 +9,9 @@ import { attributeValueBytes } from './cell-codec.ts';
 import { checkAttributeValue } from './condition.ts';
 import type { AttributeValue, Version } from './types.ts';
 
-/** Per-table settings of versioning and expiry (Table Store's table options). */
-export interface TableOptions {
-  /** How many newest versions of each cell stay visible; 1..{@link VERSIONS_PER_CELL_MAX}. */
-  readonly maxVersions: number;
-  /** Cells whose version is older than `now - ttlSeconds` are invisible; null: never expire. */
-  readonly ttlSeconds: number | null;
-  /** Versions a client gives must lie within `now ± maxVersionOffsetSeconds`. */
-  readonly maxVersionOffsetSeconds: number;
-}
+/** Per-table settings of versioning and expiry (Table Store's table options; see schema.ts). */
+export type { TableOptions } from './schema.ts';
+import type { TableOptions } from './schema.ts';
 
 /** Largest encoded row key, in bytes (KEY_TOO_LARGE beyond). */
 export const ROW_KEY_BYTES_MAX = 4096;

@@ -212,17 +212,7 @@ export class LmdbStateEngine implements StateEngine {
     end: Uint8Array | undefined,
     limit: number,
   ): Array<[Uint8Array, Uint8Array]> {
-    this.assertOpen();
-    assertScanLimit(limit);
-    checkLimits(start);
-    if (end !== undefined) checkLimits(end);
-    const out: Array<[Uint8Array, Uint8Array]> = [];
-    if (limit === 0 || (end !== undefined && compareBytes(start, end) >= 0)) return out;
-    for (const { key, value } of this.db.getRange(this.bounds(range, start, end))) {
-      out.push([plain(key, KEY_PREFIX_BYTES), plain(value)]);
-      if (out.length >= limit) break;
-    }
-    return out;
+    return this.scanIn(range, start, end, limit, false);
   }
 
   /** {@inheritDoc StateEngine.scanReverse} */
@@ -231,6 +221,16 @@ export class LmdbStateEngine implements StateEngine {
     start: Uint8Array,
     end: Uint8Array | undefined,
     limit: number,
+  ): Array<[Uint8Array, Uint8Array]> {
+    return this.scanIn(range, start, end, limit, true);
+  }
+
+  private scanIn(
+    range: RangeId,
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    limit: number,
+    reverse: boolean,
   ): Array<[Uint8Array, Uint8Array]> {
     this.assertOpen();
     assertScanLimit(limit);
@@ -242,10 +242,11 @@ export class LmdbStateEngine implements StateEngine {
     // A reverse LMDB range starts at its (inclusive) `start` and stops before
     // its `end`: walk down from the upper bound, skipping the bound itself,
     // and stop below the lower bound by hand (it is inclusive here).
-    for (const { key, value } of this.db.getRange({ start: b.end, reverse: true })) {
+    const pairs = reverse ? this.db.getRange({ start: b.end, reverse: true }) : this.db.getRange(b);
+    for (const { key, value } of pairs) {
       const k = key as Uint8Array;
-      if (compareBytes(k, b.end) >= 0) continue;
-      if (compareBytes(k, b.start) < 0) break;
+      if (reverse && compareBytes(k, b.end) >= 0) continue;
+      if (reverse && compareBytes(k, b.start) < 0) break;
       out.push([plain(k, KEY_PREFIX_BYTES), plain(value)]);
       if (out.length >= limit) break;
     }
