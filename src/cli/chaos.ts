@@ -4,12 +4,13 @@
  *
  * A Jepsen-style test of a real cluster: N `tessera start` processes on
  * loopback, every directed Raft link i→j through a {@link FaultProxy}, C
- * clients running a put/get/cas/delete workload over K keys through the HTTP
- * API, and a nemesis that, one fault at a time, kills (SIGKILL, then restart),
- * pauses (SIGSTOP, then SIGCONT) or partitions (cuts the proxies around one
- * node or a minority) a node, often the leader. At the end it heals
+ * clients running a put/get/cas/delete workload through the HTTP API over K
+ * keys and K rows of one table (about half the operations each: see "Table
+ * rows" below), and a nemesis that, one fault at a time, kills (SIGKILL, then
+ * restart), pauses (SIGSTOP, then SIGCONT) or partitions (cuts the proxies
+ * around one node or a minority) a node, often the leader. At the end it heals
  * everything, lets the clients run a little longer, stops them, reads every
- * key linearizably, and checks:
+ * key and row linearizably, and checks:
  *
  * - violations V: keys whose client history is not linearizable
  *   ({@link checkLinearizable}; 1 if the verdict is not ok but names no key);
@@ -22,6 +23,15 @@
  * since the clients started), `final-reads.jsonl` (the final reads, same
  * form, client 0), `nK.log` (node output). Node data dirs `nK/` are removed
  * at the end unless `--keep-data`.
+ *
+ * Table rows: at the start the run creates table `chaos` (one string key
+ * column `k`, maxVersions 2). A row is a register whose value is the latest
+ * version of its column `v`; its history key is `row:<k>`, and register
+ * operations map onto row operations: put = put `{k, v}`; get = get (the
+ * latest `v`, null if the row does not exist); delete = delete; cas with
+ * `expect` null = put on condition `not_exist`; other cas = update `v` on
+ * condition `exist` and `v = expect`, where CONDITION_FAILED is a definite
+ * "did not swap". So the same checker checks every row on its own.
  *
  * Outcomes: a write whose outcome is unknown (timeout or connection lost
  * after sending, OUTCOME_UNKNOWN) is `ok: null, return: null`; a definite
@@ -43,7 +53,14 @@ import type { KvOperation } from '../check/history.ts';
 import { SeededRng, type Rng } from '../core/rng.ts';
 import type { NodeStatus } from '../api/http-api.ts';
 import { FaultProxy } from '../node/fault-proxy.ts';
-import { httpJson, leaderHintOf, sleep, type HttpReply } from '../node/http-client.ts';
+import {
+  httpJson,
+  leaderHintOf,
+  requestFollowingLeader,
+  sleep,
+  type HttpReply,
+  type HttpRequest,
+} from '../node/http-client.ts';
 import { intOption } from './args.ts';
 import { freePorts } from '../node/ports.ts';
 
@@ -73,6 +90,22 @@ const PROGRESS_INTERVAL_MS = 5_000;
 const FAULT_MIN_MS = 500;
 /** Timeout of a status probe, in ms. */
 const STATUS_TIMEOUT_MS = 300;
+/** Deadline of creating the workload's table, in ms (the cluster may still be settling). */
+const CREATE_TABLE_DEADLINE_MS = 30_000;
+/** Bound on rounds of creating the workload's table. */
+const CREATE_TABLE_ROUNDS_MAX = 10;
+/** The workload's table, its one primary-key column and its value column. */
+const TABLE = 'chaos';
+const TABLE_KEY_COLUMN = 'k';
+const TABLE_VALUE_COLUMN = 'v';
+/** The table's maxVersions: rows keep older versions, reads must still see the latest. */
+const TABLE_MAX_VERSIONS = 2;
+/** History keys of rows: this prefix, then the row's key (`row:k3`). */
+const ROW_KEY_PREFIX = 'row:';
+/** Share of client operations that go to table rows. */
+const TABLE_SHARE = 0.5;
+/** The exactly-once session of the table creation (client sessions are 1..C). */
+const ADMIN_SESSION_CLIENT = 1_000_000;
 
 const TESSERA_CLI = fileURLToPath(new URL('./tessera.ts', import.meta.url));
 
@@ -427,6 +460,113 @@ interface Request {
 
 const kvPath = (key: string): string => `/v1/kv/${encodeURIComponent(key)}`;
 
+/** The row a history key names (`row:k3` → `k3`), or null for a key-value key. */
+function rowOf(key: string): string | null {
+  return key.startsWith(ROW_KEY_PREFIX) ? key.slice(ROW_KEY_PREFIX.length) : null;
+}
+
+type HttpCall = Pick<HttpRequest, 'method' | 'path' | 'body'>;
+
+/** The HTTP request of a key-value operation. */
+function kvRequest(req: Request): HttpCall {
+  switch (req.op) {
+    case 'get':
+      return { method: 'GET', path: kvPath(req.key) };
+    case 'put':
+      return { method: 'PUT', path: kvPath(req.key), body: { value: req.value } };
+    case 'delete':
+      return { method: 'DELETE', path: kvPath(req.key) };
+    case 'cas':
+      return {
+        method: 'POST',
+        path: `${kvPath(req.key)}/cas`,
+        body: { expect: req.expect, value: req.value },
+      };
+  }
+}
+
+/** The HTTP request of a register operation on row `k` (see the file header for the mapping). */
+function rowRequest(req: Request, k: string): HttpCall {
+  const path = (route: string): string => `/v1/tables/${TABLE}/${route}`;
+  const primaryKey = { [TABLE_KEY_COLUMN]: k };
+  const row = { [TABLE_KEY_COLUMN]: k, [TABLE_VALUE_COLUMN]: req.value };
+  switch (req.op) {
+    case 'get':
+      return {
+        method: 'POST',
+        path: path('get'),
+        body: { primaryKey, columns: [TABLE_VALUE_COLUMN] },
+      };
+    case 'put':
+      return { method: 'POST', path: path('put'), body: { row } };
+    case 'delete':
+      return { method: 'POST', path: path('delete'), body: { primaryKey } };
+    case 'cas':
+      if (req.expect === null) {
+        return {
+          method: 'POST',
+          path: path('put'),
+          body: { row, condition: { expect: 'not_exist' } },
+        };
+      }
+      return {
+        method: 'POST',
+        path: path('update'),
+        body: {
+          primaryKey,
+          put: { [TABLE_VALUE_COLUMN]: req.value },
+          condition: {
+            expect: 'exist',
+            if: { column: TABLE_VALUE_COLUMN, op: '=', value: req.expect, passIfMissing: false },
+          },
+        },
+      };
+  }
+}
+
+/** The latest `v` of a row get's reply body, or null when the row does not exist. */
+function rowValueOf(body: unknown): string | null {
+  const row = (body as { row?: { columns?: Record<string, { value?: unknown }[]> } | null }).row;
+  const latest = row?.columns?.[TABLE_VALUE_COLUMN]?.[0]?.value;
+  return typeof latest === 'string' ? latest : null;
+}
+
+/**
+ * Creates the workload's table (exactly once: a retry reuses the session
+ * seq; ALREADY_EXISTS after an attempt whose answer was lost is fine too).
+ * Bounded in rounds and time; throws if the cluster never accepts it.
+ */
+async function createTable(endpoints: readonly string[]): Promise<void> {
+  const deadline = Date.now() + CREATE_TABLE_DEADLINE_MS;
+  let last = '';
+  for (let round = 0; round < CREATE_TABLE_ROUNDS_MAX && Date.now() < deadline; round++) {
+    try {
+      const reply = await requestFollowingLeader(
+        endpoints,
+        {
+          method: 'POST',
+          path: '/v1/tables',
+          headers: { 'x-tessera-client': String(ADMIN_SESSION_CLIENT), 'x-tessera-seq': '1' },
+          body: {
+            name: TABLE,
+            primaryKey: [{ name: TABLE_KEY_COLUMN, type: 'string' }],
+            maxVersions: TABLE_MAX_VERSIONS,
+          },
+          timeoutMs: REQUEST_TIMEOUT_MS * 5,
+        },
+        { deadlineMs: Math.max(1, deadline - Date.now()) },
+      );
+      if (reply.status >= 200 && reply.status < 300) return;
+      if (errorCodeOf(reply) === 'ALREADY_EXISTS') return;
+      last = `${reply.status} ${JSON.stringify(reply.body)}`;
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    await sleep(500);
+  }
+  throw new Error(`could not create table ${TABLE}: ${last}`);
+}
+
 function errorCodeOf(reply: HttpReply): string | null {
   const code = (reply.body as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : null;
@@ -476,18 +616,8 @@ async function perform(
           'x-tessera-client': String(req.session.client),
           'x-tessera-seq': String(req.session.seq),
         };
-  const http =
-    req.op === 'get'
-      ? { method: 'GET' as const, path: kvPath(req.key) }
-      : req.op === 'put'
-        ? { method: 'PUT' as const, path: kvPath(req.key), body: { value: req.value } }
-        : req.op === 'delete'
-          ? { method: 'DELETE' as const, path: kvPath(req.key) }
-          : {
-              method: 'POST' as const,
-              path: `${kvPath(req.key)}/cas`,
-              body: { expect: req.expect, value: req.value },
-            };
+  const rowKey = rowOf(req.key);
+  const http = rowKey === null ? kvRequest(req) : rowRequest(req, rowKey);
   for (let attempt = 0; attempt < attemptsMax; attempt++) {
     const left = deadline - Date.now();
     if (left <= 0) break;
@@ -505,6 +635,9 @@ async function perform(
       continue;
     }
     if (reply.status >= 200 && reply.status < 300) {
+      if (rowKey !== null) {
+        return { ok: true, output: req.op === 'get' ? rowValueOf(reply.body) : null };
+      }
       const body = reply.body as { value?: unknown; swapped?: unknown };
       if (req.op === 'get') {
         return { ok: true, output: typeof body.value === 'string' ? body.value : null };
@@ -513,6 +646,11 @@ async function perform(
       return { ok: true, output: null };
     }
     const code = errorCodeOf(reply);
+    if (rowKey !== null && req.op === 'cas' && code === 'CONDITION_FAILED') {
+      // The row's compare failed: definitely not swapped. Retries of this
+      // operation reuse its session seq, so this is its one outcome.
+      return { ok: false, output: null };
+    }
     if (code === 'NOT_LEADER' || code === 'WRONG_RANGE') {
       const hint = leaderHintOf(reply.body);
       if (hint !== null && hint !== target) {
@@ -539,7 +677,8 @@ const nowMs = (w: Workload): number => performance.now() - w.t0;
 async function runClient(w: Workload, client: number, rng: Rng): Promise<void> {
   let seq = 0;
   for (let i = 0; i < CLIENT_OPS_MAX && !w.stop; i++) {
-    const key = `k${rng.int(0, w.keys - 1)}`;
+    const k = `k${rng.int(0, w.keys - 1)}`;
+    const key = rng.chance(TABLE_SHARE) ? `${ROW_KEY_PREFIX}${k}` : k;
     const roll = rng.next();
     const op: KvOperation['op'] =
       roll < 0.4 ? 'get' : roll < 0.7 ? 'put' : roll < 0.9 ? 'cas' : 'delete';
@@ -673,8 +812,8 @@ async function runNemesis(
 
 async function finalReads(w: Workload): Promise<KvOperation[]> {
   const reads: KvOperation[] = [];
-  for (let k = 0; k < w.keys; k++) {
-    const key = `k${k}`;
+  const keys = Array.from({ length: w.keys }, (_, k) => `k${k}`);
+  for (const key of [...keys, ...keys.map((k) => `${ROW_KEY_PREFIX}${k}`)]) {
     const call = Math.floor(nowMs(w));
     const r = await perform(
       w,
@@ -705,6 +844,8 @@ async function run(
   for (const n of cluster.nodes) cluster.start(n);
   const leader = await cluster.waitForLeader(LEADER_WAIT_MS);
   say(`${o.nodes} nodes up, leader n${leader}`);
+  await createTable(cluster.endpoints());
+  say(`table ${TABLE} created`);
   const rng = new SeededRng(o.seed);
   const w: Workload = {
     endpoints: cluster.endpoints(),

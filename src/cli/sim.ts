@@ -7,7 +7,8 @@
  *
  * Prints one line per failing seed with the command that replays it, and as
  * its last line `sim: seeds=N ops=M violations=V` (V counts failing seeds),
- * after a line counting the seeds with quiescence and the node ticks spent quiet.
+ * after a line counting the seeds with quiescence and the node ticks spent quiet,
+ * and one counting the operations on table rows and the seeds that ran them.
  * Exits 0 if and only if V is 0. Seeds run in parallel child processes
  * (one per core by default); results do not depend on the number of jobs.
  */
@@ -31,6 +32,7 @@ interface SeedSummary {
   sessionsExpired: number;
   quiesce: boolean;
   quietTicks: number;
+  tableOps: number;
 }
 
 interface Args {
@@ -89,6 +91,7 @@ function summarize(r: SimResult): SeedSummary {
     sessionsExpired: r.sessionsExpired,
     quiesce: r.quiesce,
     quietTicks: r.quietTicks,
+    tableOps: r.tableOps,
   };
 }
 
@@ -162,7 +165,11 @@ async function runMany(a: Args): Promise<number> {
   let quiesceSeeds = 0;
   let quietSeeds = 0;
   let quietTicks = 0;
+  let tableOps = 0;
+  let tableSeeds = 0;
   for (const r of results.values()) {
+    tableOps += r.tableOps;
+    if (r.tableOps > 0) tableSeeds++;
     ops += r.ops;
     unknown += r.unknown;
     expired += r.sessionsExpired;
@@ -188,6 +195,7 @@ async function runMany(a: Args): Promise<number> {
   process.stdout.write(
     `sim: quiescence seeds=${quiesceSeeds} seeds-gone-quiet=${quietSeeds} quiet-ticks=${quietTicks}\n`,
   );
+  process.stdout.write(`sim: table ops=${tableOps} in ${tableSeeds} seeds\n`);
   process.stdout.write(`sim: seeds=${results.size} ops=${ops} violations=${violations}\n`);
   return violations === 0 ? 0 : 1;
 }
@@ -198,7 +206,7 @@ function runOne(seed: number, a: Args, trace: boolean): number {
   for (const v of r.violations) process.stdout.write(`VIOLATION seed=${seed}: ${v}\n`);
   if (r.violations.length > 0) process.stdout.write(`  replay: ${replayCommand(seed, a)}\n`);
   process.stdout.write(
-    `sim: seed=${seed} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} unknown=${r.unknown} sessions-expired=${r.sessionsExpired} quiesce=${r.quiesce} quiet-ticks=${r.quietTicks}\n`,
+    `sim: seed=${seed} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} unknown=${r.unknown} sessions-expired=${r.sessionsExpired} quiesce=${r.quiesce} quiet-ticks=${r.quietTicks} table-ops=${r.tableOps}\n`,
   );
   process.stdout.write(`sim: seeds=1 ops=${r.ops} violations=${r.violations.length > 0 ? 1 : 0}\n`);
   return r.violations.length === 0 ? 0 : 1;

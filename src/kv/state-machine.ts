@@ -28,6 +28,7 @@
 import { pack, unpack } from 'msgpackr';
 import { assertNever } from '../core/assert.ts';
 import type { RangeId } from '../core/ids.ts';
+import type { CanaryName } from '../raft/canaries.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
 import type { SnapshotChunk, StateEngine } from '../storage/state-engine.ts';
 import type { KvCommand, KvResult, TableWrite } from './command.ts';
@@ -89,7 +90,8 @@ export interface ApplyItem {
 /**
  * The state machine of one range over a state engine. `sessions` are the
  * session table's limits: every replica of the range must use the same ones
- * (see {@link SessionLimits}).
+ * (see {@link SessionLimits}). `bugs` switches canaries on (simulation only;
+ * src/raft/canaries.ts).
  */
 export class KvStateMachine {
   /** The batch being applied, if any. */
@@ -100,6 +102,7 @@ export class KvStateMachine {
     private readonly engine: StateEngine,
     private readonly range: RangeId,
     sessions: SessionLimits = DEFAULT_SESSION_LIMITS,
+    private readonly bugs: ReadonlySet<CanaryName> = new Set(),
   ) {
     checkSessionLimits(sessions);
     this.sessions = sessions;
@@ -253,7 +256,7 @@ export class KvStateMachine {
     const apply = (w: TableWrite): KvResult =>
       applyTableWrite(
         new EngineKvView(this.engine, this.range, tablePrefix(w.tableId), ws),
-        w,
+        this.maybeBuggy(w),
         nowMs,
       );
     if (cmd.table !== undefined) {
@@ -300,6 +303,12 @@ export class KvStateMachine {
     }
     ws.release();
     return { ok: true, results };
+  }
+
+  /** The row write as applied: without its condition if it is an update and the canary is on. */
+  private maybeBuggy(w: TableWrite): TableWrite {
+    if (w.kind !== 'update' || !this.bugs.has('row-update-ignores-condition')) return w;
+    return { ...w, condition: undefined };
   }
 
   /** The whole range (data, sessions, log clock, applied position) as snapshot bytes. */

@@ -24,6 +24,8 @@ export const CANARIES = {
     "A leader's heartbeat tells a follower its full commit index, even past what the follower is known to match.",
   'quiesce-without-liveness':
     'Quiet followers are never woken when node liveness finds their leader down, so a dead leader of a quiet group is never replaced.',
+  'row-update-ignores-condition':
+    "The state machine applies a conditional row update without checking its condition, so a row's compare-and-set always swaps.",
 } as const;
 
 export type CanaryName = keyof typeof CANARIES;

@@ -64,7 +64,7 @@ export class Replica {
     private readonly events: ReplicaEvents,
     durable: DurableState,
   ) {
-    this.sm = new KvStateMachine(state, options.range, options.sessions);
+    this.sm = new KvStateMachine(state, options.range, options.sessions, options.raft.bugs);
     this.raft = new Raft(options.raft, durable);
   }
 

@@ -1,5 +1,6 @@
 /**
- * A simulated client: issues one key-value operation at a time, retries on
+ * A simulated client: issues one operation at a time (on a key-value key, or
+ * on a row of the simulated table: src/sim/table-workload.ts), retries on
  * refusals and timeouts with the same session sequence number (so the state
  * machine applies it at most once), and records what it observed. In some
  * seeds it moves to a new session every few operations, as a restarted
@@ -17,6 +18,10 @@ export interface ClientHost {
   readonly queue: EventQueue;
   readonly rng: SeededRng;
   readonly keys: readonly string[];
+  /** History keys of the simulated table's rows (empty without the table workload). */
+  readonly rowKeys: readonly string[];
+  /** Probability that an operation goes to a row instead of a key (0: never). */
+  readonly tableShare: number;
   /** Fraction of operations that are reads. */
   readonly readRatio: number;
   /** Probability that a read goes to a random node instead of the presumed leader. */
@@ -99,7 +104,9 @@ export class SimClient {
       this.seq = 0;
     }
     const r = h.rng.next();
-    const key = h.keys[h.rng.int(0, h.keys.length - 1)]!;
+    // Only runs with the table workload draw for it, so key-value runs replay as before.
+    const keys = h.tableShare > 0 && h.rng.chance(h.tableShare) ? h.rowKeys : h.keys;
+    const key = keys[h.rng.int(0, keys.length - 1)]!;
     const seq = ++this.seq;
     const fresh = `${this.session}.${seq}`;
     let op: KvOpName;

@@ -5,6 +5,7 @@
  * after a latency; a crash loses whatever was not fsynced (with disk
  * faults, a torn prefix of it may remain).
  */
+import { assert } from '../core/assert.ts';
 import type { NodeId } from '../core/ids.ts';
 import { rangeId } from '../core/ids.ts';
 import { TesseraError } from '../core/errors.ts';
@@ -13,6 +14,7 @@ import type { KvCommand } from '../kv/command.ts';
 import { encodeCommand } from '../kv/command.ts';
 import type { ApplyOutcome } from '../kv/state-machine.ts';
 import type { SessionStats } from '../kv/session-table.ts';
+import type { TableOptions } from '../table/row-store.ts';
 import { DEFAULT_SESSION_LIMITS } from '../kv/session-table.ts';
 import type { CanaryName } from '../raft/canaries.ts';
 import type { ProposeResult, Raft } from '../raft/raft.ts';
@@ -28,6 +30,13 @@ import type { EventQueue } from './event-queue.ts';
 import type { RaftInvariants } from './invariants.ts';
 import type { FaultMix } from './options.ts';
 import type { ClientRequest, ClientResponse } from './protocol.ts';
+import {
+  isRowKey,
+  readRowValue,
+  rowCommand,
+  rowResultExpected,
+  simTableOptions,
+} from './table-workload.ts';
 
 /** The one range every simulated node hosts. */
 const RANGE = rangeId(1);
@@ -358,16 +367,18 @@ export class SimNode {
         index: -1,
       });
     } else {
-      const data = encodeCommand({
-        client: req.session,
-        seq: req.seq,
-        op: req.op,
-        key: req.key,
-        value: req.value,
-        expect: req.expect,
-        // The proposer's clock: virtual time, whole ms (kv/session-table.ts).
-        at: Math.floor(h.queue.now),
-      });
+      const cmd: KvCommand = isRowKey(req.key)
+        ? rowCommand(req.session, req.seq, req.op, req.key, req.value, req.expect, this.table())
+        : {
+            client: req.session,
+            seq: req.seq,
+            op: req.op,
+            key: req.key,
+            value: req.value,
+            expect: req.expect,
+          };
+      // The proposer's clock: virtual time, whole ms (kv/session-table.ts).
+      const data = encodeCommand({ ...cmd, at: Math.floor(h.queue.now) });
       const r = this.raft.propose(data);
       if (!r.ok) {
         refuse(r.code, r.leaderHint);
@@ -447,6 +458,14 @@ export class SimNode {
       );
     }
     if (cmd === null || outcome === null) return;
+    const table = cmd.table;
+    if (table !== undefined && outcome.kind !== 'stale') {
+      // The workload's row writes fail only by a failed condition (a cas that did not swap).
+      assert(rowResultExpected(table, outcome.result), () => {
+        const e = outcome.result.error;
+        return `row write ${table.kind} failed: ${e?.code} ${e?.message}`;
+      });
+    }
     const key = `${cmd.client}:${cmd.seq}`;
     const pending = this.pendingWrites.get(key);
     if (pending === undefined) return;
@@ -469,9 +488,16 @@ export class SimNode {
         attempt: read.attempt,
         ok: true,
         swapped: true,
-        output: this.replica.sm.get(read.key),
+        output: isRowKey(read.key)
+          ? readRowValue(this.replica.sm, read.key, this.table(), Math.floor(this.host.queue.now))
+          : this.replica.sm.get(read.key),
       });
     }
+  }
+
+  /** The simulated table's options (fixed for the run). */
+  private table(): TableOptions {
+    return simTableOptions(this.host.mix.tableMaxVersions);
   }
 
   private observe(): void {

@@ -5,6 +5,7 @@ import type { CanaryName } from '../raft/canaries.ts';
 import type { Rng } from '../core/rng.ts';
 import { SESSION_IDLE_MS } from '../kv/session-table.ts';
 import { OP_DEADLINE_MS } from './client.ts';
+import { TABLE_ROWS_MAX } from './table-workload.ts';
 
 /** The longest a `pause` fault stops a node, in virtual ms. */
 export const PAUSE_MAX_MS = 2000;
@@ -133,6 +134,17 @@ export interface FaultMix {
   /** Clients pause for `idleGapMs` at the start of every `idleEveryMs` of the safety phase (0: never). */
   readonly idleEveryMs: number;
   readonly idleGapMs: number;
+  /**
+   * Table workload (src/sim/table-workload.ts): the probability that a
+   * client operation goes to a row of the simulated table instead of a
+   * key-value key. 0 in key-value-only runs, which then use no randomness
+   * for tables at all.
+   */
+  readonly tableShare: number;
+  /** Rows of the simulated table the clients use, 1..TABLE_ROWS_MAX (0 without tables). */
+  readonly tableRows: number;
+  /** The simulated table's maxVersions (0 without tables). */
+  readonly tableMaxVersions: number;
 }
 
 /**
@@ -172,7 +184,7 @@ export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix
     heal: 0,
   };
   weights.heal = weights.partition > 0 ? rng.int(1, 4) : 0;
-  const mix: Omit<FaultMix, QuiescenceField | 'sessionIdleMs' | 'sessionOpsMax'> = {
+  const mix: Omit<FaultMix, QuiescenceField | TableField | 'sessionIdleMs' | 'sessionOpsMax'> = {
     lossRate: on('loss') ? [0.01, 0.05, 0.1, 0.2][rng.int(0, 3)]! : 0,
     dupRate: on('dup') ? [0.01, 0.05, 0.1][rng.int(0, 2)]! : 0,
     delayMinMs: 1,
@@ -205,6 +217,23 @@ export function pickFaultMix(faults: ReadonlySet<FaultKind>, rng: Rng): FaultMix
     sessionIdleMs: shortSessions ? shortSessionIdleMs(mix, rng) : SESSION_IDLE_MS,
     sessionOpsMax: shortSessions ? rng.int(2, 10) : 0,
     ...pickQuiescence(rng, mix.tickMs),
+    ...pickTableWorkload(rng),
+  };
+}
+
+type TableField = 'tableShare' | 'tableRows' | 'tableMaxVersions';
+
+/**
+ * The table workload; drawn after everything else, so that the other
+ * options stay what they were for each seed. Half the seeds run it: half
+ * of their operations, or all of them, go to rows.
+ */
+function pickTableWorkload(rng: Rng): Pick<FaultMix, TableField> {
+  if (!rng.chance(0.5)) return { tableShare: 0, tableRows: 0, tableMaxVersions: 0 };
+  return {
+    tableShare: [0.5, 1][rng.int(0, 1)]!,
+    tableRows: rng.int(1, TABLE_ROWS_MAX),
+    tableMaxVersions: rng.int(1, 3),
   };
 }
 

@@ -15,6 +15,7 @@ export interface ClientRequest {
   /** Session sequence number: the same for every attempt of one operation. */
   readonly seq: number;
   readonly op: KvOpName;
+  /** A key-value key, or a row of the simulated table (`row:...`, src/sim/table-workload.ts). */
   readonly key: string;
   readonly value: string | null;
   readonly expect: string | null;

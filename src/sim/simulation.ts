@@ -11,7 +11,9 @@
  * 3. in runs with quiescence, quiet leader: the idle group must go quiet
  *    within a bound; then its leader crashes for good, and node liveness
  *    must wake the quiet followers so that a new leader is elected in time.
- * Finally the whole history is checked for linearizability.
+ * Finally the whole history is checked for linearizability, per key: in runs
+ * with the table workload, each row of the simulated table is a key too
+ * (src/sim/table-workload.ts).
  *
  * A run is a pure function of its options: the same seed replays exactly.
  */
@@ -30,6 +32,7 @@ import { SimNode } from './node.ts';
 import type { FaultMix, SimOptions } from './options.ts';
 import { PAUSE_MAX_MS, pickFaultMix } from './options.ts';
 import type { ClientRequest, ClientResponse } from './protocol.ts';
+import { isRowKey, rowKeyName } from './table-workload.ts';
 
 export interface SimResult {
   readonly seed: number;
@@ -50,6 +53,8 @@ export interface SimResult {
   readonly quietTicks: number;
   /** The part of `quietTicks` spent in the safety phase (idle gaps under faults). */
   readonly safetyQuietTicks: number;
+  /** Operations on rows of the simulated table, whatever their outcome (0 without tables). */
+  readonly tableOps: number;
 }
 
 /** After healing: a leader within this bound, all remaining operations within the next. */
@@ -84,6 +89,8 @@ class Simulation {
   private readonly traceLines: string[] = [];
   private readonly violations: string[] = [];
   private readonly keys: string[];
+  /** History keys of the simulated table's rows (empty without the table workload). */
+  private readonly rowKeys: string[];
   /** Directed links that drop everything: "from>to". */
   private blocked: Partition = new Set();
   /** Identifies the current partition, so that its scheduled heal does not end a later one. */
@@ -122,6 +129,7 @@ class Simulation {
           };
     this.invariants = new RaftInvariants(() => this.queue.now);
     this.keys = Array.from({ length: this.rng.int(2, 6) }, (_, i) => `k${i}`);
+    this.rowKeys = Array.from({ length: this.mix.tableRows }, (_, i) => rowKeyName(i));
     this.nextNodeId = opts.nodes + 1;
   }
 
@@ -185,6 +193,7 @@ class Simulation {
       quiesce: this.mix.quiesce,
       quietTicks: this.quietTicks,
       safetyQuietTicks: this.safetyQuietTicks,
+      tableOps: this.history.filter((o) => isRowKey(o.key)).length,
     };
   }
 
@@ -385,6 +394,8 @@ class Simulation {
       queue: this.queue,
       rng: this.rng,
       keys: this.keys,
+      rowKeys: this.rowKeys,
+      tableShare: this.mix.tableShare,
       readRatio: this.mix.readRatio,
       spreadReads: this.mix.spreadReads,
       timeScale: this.mix.tickMs / 10,

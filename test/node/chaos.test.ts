@@ -1,9 +1,10 @@
 /**
  * The chaos tester end to end: a 20 s run of `src/cli/chaos.ts` against a real
  * 3-node cluster with every nemesis must report no violation and no lost
- * write, and write a well-formed history. Canary: the same checker must flag
- * that history once one successful read is tampered with. Also checks the
- * fault proxy on its own. Every wait is bounded; temp dirs are removed.
+ * write, and write a well-formed history that includes table rows. Canary:
+ * the same checker must flag that history once one successful read is
+ * tampered with. Also checks the fault proxy on its own. Every wait is
+ * bounded; temp dirs are removed.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -131,6 +132,15 @@ test(
     const history = readJsonl(join(out, 'history.jsonl'));
     const finals = readJsonl(join(out, 'final-reads.jsonl'));
     assert.equal(history.length, ops);
+    // Table rows are part of the workload and of the final reads.
+    assert.ok(
+      history.some((o) => o.key.startsWith('row:') && o.op === 'cas' && o.ok === true),
+      'no row operation (with a swapped cas) in the history',
+    );
+    assert.ok(
+      finals.some((o) => o.key.startsWith('row:')),
+      'no row in the final reads',
+    );
     const clean = checkHistory(history, finals);
     assert.equal(clean.violations, 0, clean.message);
     assert.equal(clean.lost, 0, clean.message);
