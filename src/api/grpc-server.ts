@@ -1,7 +1,9 @@
 /**
  * The gRPC API of a node: service `tessera.v1.KV` (proto/tessera/v1/kv.proto)
  * over a {@link KvService}, through the same handlers as the JSON/HTTP API
- * (kv-handlers.ts), with its errors reported as grpc-errors.ts describes.
+ * (kv-handlers.ts), and, when the service also serves tables, service
+ * `tessera.v1.Tables` (proto/tessera/v1/table.proto) through
+ * table-handlers.ts; errors are reported as grpc-errors.ts describes.
  *
  * Limits: a request message may be at most {@link GRPC_REQUEST_BYTES_MAX}
  * (grpc-js refuses a larger one with RESOURCE_EXHAUSTED before a handler
@@ -22,11 +24,14 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { KvService } from './http-api.ts';
+import { isTableService, type KvService, type TableService } from './http-api.ts';
 import { asTesseraError, grpcErrorOf } from './grpc-errors.ts';
-import { kvHandlers, type KvHandler } from './kv-handlers.ts';
+import { kvHandlers } from './kv-handlers.ts';
 import { loadKvService, type DecodedRequest } from './kv-proto.ts';
 import { VALUE_BYTES_MAX } from './limits.ts';
+import type { ProtoHandler } from './proto-json.ts';
+import { tableHandlers } from './table-handlers.ts';
+import { loadTableProto } from './table-proto.ts';
 
 export { GRPC_SCAN_PAGE_BYTES_MAX } from './limits.ts';
 
@@ -62,10 +67,11 @@ export interface GrpcServerOptions {
 
 /**
  * Serves `tessera.v1.KV` over `service` on `host:port` (plaintext; port 0
- * picks a free one). Resolves once it listens; rejects if it cannot bind.
+ * picks a free one), and `tessera.v1.Tables` too when `service` implements
+ * {@link TableService}. Resolves once it listens; rejects if it cannot bind.
  */
 export async function startGrpcServer(
-  service: KvService,
+  service: KvService & Partial<TableService>,
   host: string,
   port: number,
   options: GrpcServerOptions = {},
@@ -75,7 +81,11 @@ export async function startGrpcServer(
     'grpc.max_send_message_length': GRPC_RESPONSE_BYTES_MAX,
     'grpc.max_concurrent_streams': GRPC_STREAMS_PER_CONNECTION_MAX,
   });
-  server.addService(loadKvService(), kvImplementation(service, options));
+  server.addService(loadKvService(), implementation(kvHandlers(service), service, options));
+  if (isTableService(service)) {
+    const tables = loadTableProto().service;
+    server.addService(tables, implementation(tableHandlers(service), service, options));
+  }
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) =>
@@ -103,26 +113,28 @@ function shutdown(server: Server): Promise<void> {
   });
 }
 
-/** The handlers of kv-handlers.ts as grpc-js unary calls: a rejection becomes a status. */
-function kvImplementation(
+/** Handlers (kv-handlers.ts, table-handlers.ts) as grpc-js unary calls: a rejection becomes a status. */
+function implementation(
+  handlers: Readonly<Record<string, ProtoHandler>>,
   service: KvService,
   options: GrpcServerOptions,
 ): UntypedServiceImplementation {
   const unary =
-    (method: string, handle: KvHandler) =>
+    (method: string, handle: ProtoHandler) =>
     (call: ServerUnaryCall<DecodedRequest, object>, callback: sendUnaryData<object>): void => {
-      handle(call.request ?? {}).then(
-        (res) => callback(null, res),
-        (err: unknown) => {
-          const e = asTesseraError(err);
-          if (e !== err) options.logger?.error({ err, method }, 'gRPC handler failed');
-          callback(grpcErrorOf(e, service));
-        },
-      );
+      // A handler that throws synchronously becomes a rejection like any other.
+      Promise.resolve()
+        .then(() => handle(call.request ?? {}))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => {
+            const e = asTesseraError(err);
+            if (e !== err) options.logger?.error({ err, method }, 'gRPC handler failed');
+            callback(grpcErrorOf(e, service));
+          },
+        );
     };
-  const implementation: UntypedServiceImplementation = {};
-  for (const [method, handle] of Object.entries<KvHandler>(kvHandlers(service))) {
-    implementation[method] = unary(method, handle);
-  }
-  return implementation;
+  const out: UntypedServiceImplementation = {};
+  for (const [method, handle] of Object.entries(handlers)) out[method] = unary(method, handle);
+  return out;
 }

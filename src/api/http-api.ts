@@ -4,7 +4,9 @@
  *
  * The rpcs of kv.proto as JSON, generated from the loaded service
  * definition (proto-json.ts): `POST /tessera.v1.KV/<Rpc>` with the request
- * message as a JSON body, answered with the response message as JSON.
+ * message as a JSON body, answered with the response message as JSON; for a
+ * node that serves tables, `POST /tessera.v1.Tables/<Rpc>` the same way
+ * (table.proto, table-handlers.ts) next to the table routes under /v1/tables.
  *
  * The REST routes, mapped by hand onto the handlers:
  *
@@ -41,6 +43,8 @@ import { kvHandlers } from './kv-handlers.ts';
 import { loadKvProto } from './kv-proto.ts';
 import { BODY_BYTES_MAX, KEY_BYTES_MAX, SCAN_PAGE_BYTES_MAX } from './limits.ts';
 import { protoJsonRoutes } from './proto-json.ts';
+import { tableHandlers } from './table-handlers.ts';
+import { loadTableProto } from './table-proto.ts';
 
 export {
   BODY_BYTES_MAX,
@@ -194,6 +198,8 @@ export interface TableService {
     name: string,
     body: unknown,
     linearizable: boolean,
+    /** Bytes of rows in the page (default 4 MiB; gRPC asks less, to fit its response limit). */
+    pageBytesMax?: number,
   ): Promise<{ rows: Record<string, unknown>[]; next: Record<string, unknown> | null }>;
 }
 
@@ -271,6 +277,12 @@ export function buildHttpApi(
   for (const route of protoJsonRoutes(loadKvProto(), kvHandlers(service))) {
     app.post(route.path, async (req) => route.call(req.body));
   }
+  // The rpcs of table.proto, the same way.
+  if (isTableService(service)) {
+    for (const route of protoJsonRoutes(loadTableProto(), tableHandlers(service))) {
+      app.post(route.path, async (req) => route.call(req.body));
+    }
+  }
   // The REST routes: thin mappings of path, query, headers and body onto
   // the same handlers, which validate; only the REST encoding is read here.
   const kv = kvHandlers(service, { scanPageBytesMax: SCAN_PAGE_BYTES_MAX });
@@ -316,7 +328,8 @@ export function buildHttpApi(
   return app;
 }
 
-function isTableService(s: Partial<TableService>): s is TableService {
+/** True if `s` serves tables: it has the {@link TableService} methods (createTable stands for them). */
+export function isTableService(s: Partial<TableService>): s is TableService {
   return typeof s.createTable === 'function';
 }
 

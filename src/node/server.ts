@@ -513,6 +513,7 @@ export class TesseraServer implements KvService, TableService {
     name: string,
     body: unknown,
     linearizable: boolean,
+    pageBytesMax: number = ROW_PAGE_BYTES_MAX,
   ): Promise<{ rows: Record<string, unknown>[]; next: Record<string, unknown> | null }> {
     const t = await this.tableNamed(name, linearizable);
     const b = jsonObject(body, 'the body');
@@ -537,7 +538,7 @@ export class TesseraServer implements KvService, TableService {
       ...readOptionsOf(b),
       direction,
       limit: limit as number,
-      bytesMax: ROW_PAGE_BYTES_MAX,
+      bytesMax: Math.min(pageBytesMax, ROW_PAGE_BYTES_MAX),
       ...(filter !== undefined ? { filter } : {}),
     } as const;
     return this.readState(this.rangeOf(tableRoutingKey(name)), linearizable, (sm) => {
