@@ -13,7 +13,7 @@
  * storage implementations and the clock differ.
  */
 import { assert } from '../core/assert.ts';
-import type { NodeId, RangeId } from '../core/ids.ts';
+import type { NodeId, RangeId, Term } from '../core/ids.ts';
 import { logIndex, NO_NODE, term } from '../core/ids.ts';
 import { TesseraError } from '../core/errors.ts';
 import { decodeCommand } from '../kv/command.ts';
@@ -66,7 +66,13 @@ export class Replica {
   ) {
     this.sm = new KvStateMachine(state, options.range, options.sessions, options.raft.bugs);
     this.raft = new Raft(options.raft, durable);
+    this.stagedTerm = durable.hardState.term;
+    this.stagedVote = durable.hardState.vote;
   }
+
+  /** Term and vote of the last hard state staged in the log (they must be durable before messages). */
+  private stagedTerm: Term;
+  private stagedVote: NodeId;
 
   /**
    * Writes the state a founding member of a new cluster starts from: the
@@ -155,8 +161,20 @@ export class Replica {
     const rd = this.raft.ready();
     this.inFlight = rd;
     if (rd.snapshot !== null) this.sm.restore(rd.snapshot.data);
-    const needsSync = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-    if (needsSync) {
+    // A hard state that only moves the commit index needs no fsync (as in
+    // etcd-raft): a restart may come back with an older commit index, which
+    // is safe (committed entries stay committed; the applied position in the
+    // state engine is the floor) and is learned again from the leader. Term
+    // and vote must be durable before any message that depends on them.
+    const termOrVote =
+      rd.hardState !== null &&
+      (rd.hardState.term !== this.stagedTerm || rd.hardState.vote !== this.stagedVote);
+    const needsSync = rd.entries.length > 0 || termOrVote || rd.snapshot !== null;
+    if (rd.hardState !== null) {
+      this.stagedTerm = rd.hardState.term;
+      this.stagedVote = rd.hardState.vote;
+    }
+    if (needsSync || rd.hardState !== null) {
       this.log.write([
         {
           group: this.options.range,
