@@ -22,129 +22,24 @@
  * The last line is a JSON summary for scripts. A benchmark, not a test:
  * nothing is asserted about timing; failed operations are counted.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { TesseraClient } from '../src/client/client.ts';
+import { startCluster, waitForWrites } from './cluster.ts';
 import { etcdMissing, startEtcdCluster, type EtcdCluster } from './etcd-baseline.ts';
-import { fmt, quantile, round } from './report.ts';
+import { phase, report, type PhaseResult } from './phase.ts';
+import { fmt, round } from './report.ts';
 import { freePorts } from '../src/node/ports.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli/tessera.ts', import.meta.url));
 const IN_FLIGHT = 64;
 const CAS_CLIENTS = 8;
 const KEYS = 1_000;
 const VALUE = 'v'.repeat(100);
-const LEADER_WAIT_MS = 30_000;
 
 function usage(message: string): never {
   process.stderr.write(
     `${message}\nusage: npm run bench -- [--endpoints LIST] [--seconds S] [--etcd]\n`,
   );
   process.exit(2);
-}
-
-/** What one phase measured. */
-interface PhaseResult {
-  readonly ops: number;
-  readonly errors: number;
-  readonly opsPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-}
-
-/**
- * Runs `workers` loops of `op` for `seconds`; each loop waits for its
- * operation before starting the next. Returns counts and latency quantiles.
- */
-async function phase(
-  seconds: number,
-  workers: number,
-  op: (worker: number, i: number) => Promise<unknown>,
-): Promise<PhaseResult> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const start = performance.now();
-  const end = start + seconds * 1_000;
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      for (let i = 0; performance.now() < end; i++) {
-        const t0 = performance.now();
-        try {
-          await op(w, i);
-          latencies.push(performance.now() - t0);
-        } catch {
-          errors += 1;
-        }
-      }
-    }),
-  );
-  const elapsedS = (performance.now() - start) / 1_000;
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    ops: latencies.length,
-    errors,
-    opsPerSec: round(latencies.length / elapsedS, 1),
-    p50Ms: round(quantile(sorted, 0.5), 2),
-    p99Ms: round(quantile(sorted, 0.99), 2),
-  };
-}
-
-function report(name: string, r: PhaseResult): void {
-  process.stdout.write(
-    `${name.padEnd(12)} ${fmt(r.opsPerSec, 0).padStart(8)} ops/s   p50 ${fmt(r.p50Ms, 2)} ms   ` +
-      `p99 ${fmt(r.p99Ms, 2)} ms   (${r.ops} ops, ${r.errors} errors)\n`,
-  );
-}
-
-/** A local 3-node cluster in a temp dir: its endpoints and how to tear it down. */
-async function startCluster(): Promise<{ endpoints: string[]; stop: () => Promise<void> }> {
-  const root = mkdtempSync(join(tmpdir(), 'tessera-bench-kv-'));
-  const ports = await freePorts(6);
-  const members = [1, 2, 3]
-    .map((id, i) => `${id}=127.0.0.1:${ports[2 * i]}/127.0.0.1:${ports[2 * i + 1]}`)
-    .join(',');
-  const procs: ChildProcess[] = [1, 2, 3].map((id) =>
-    spawn(
-      process.execPath,
-      ['--import', 'tsx', CLI, 'start', '--id', String(id), '--dir', join(root, `n${id}`)].concat([
-        '--cluster',
-        'bench-kv',
-        '--members',
-        members,
-      ]),
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    ),
-  );
-  const stop = async (): Promise<void> => {
-    await Promise.all(
-      procs.map((p) => {
-        if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-        const exited = new Promise((resolve) => p.once('exit', resolve));
-        p.kill('SIGKILL');
-        return exited;
-      }),
-    );
-    rmSync(root, { recursive: true, force: true });
-  };
-  return { endpoints: [1, 3, 5].map((i) => `127.0.0.1:${ports[i]}`), stop };
-}
-
-/** Waits until a write goes through (a leader exists); bounded by LEADER_WAIT_MS. */
-async function waitForWrites(client: TesseraClient): Promise<void> {
-  const deadline = performance.now() + LEADER_WAIT_MS;
-  for (;;) {
-    try {
-      await client.put('bench-ready', 'yes', { deadlineMs: 5_000 });
-      return;
-    } catch (e) {
-      if (performance.now() > deadline) throw e;
-    }
-  }
 }
 
 /** What the phases need of a store: Tessera through its client, or the etcd baseline. */
@@ -285,7 +180,7 @@ async function main(): Promise<void> {
     usage('--baseline must be "etcd"');
   }
   const withEtcd = values.etcd === true || values.baseline === 'etcd';
-  const cluster = values.endpoints === undefined ? await startCluster() : null;
+  const cluster = values.endpoints === undefined ? await startCluster('bench-kv') : null;
   const endpoints = cluster?.endpoints ?? values.endpoints!.split(',').filter((e) => e !== '');
   if (endpoints.length === 0) usage('--endpoints needs at least one host:port');
   let tessera: KvResults;
