@@ -8,9 +8,6 @@
  * stops every server and client it started.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   Client,
@@ -20,24 +17,16 @@ import {
   type Metadata,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { pino } from 'pino';
 import { TesseraError } from '../../src/core/errors.ts';
-import { nodeId, type NodeId } from '../../src/core/ids.ts';
 import { startGrpcServer, type GrpcServerHandle } from '../../src/api/grpc-server.ts';
 import { loadKvService } from '../../src/api/kv-proto.ts';
-import type { KvService, RangeStatus } from '../../src/api/http-api.ts';
-import { TesseraServer, type MemberAddress } from '../../src/node/server.ts';
-import { freePorts } from '../support/local-cluster.ts';
+import type { KvService } from '../../src/api/http-api.ts';
+import { InProcessCluster, type InProcessNode } from '../support/in-process-cluster.ts';
 
-const IDS = [1, 2, 3] as const;
-const LEADER_WAIT_MS = 20_000;
 const CALL_DEADLINE_MS = 10_000;
 const VALUE_BYTES_MAX = 1 << 20;
 
-interface Node {
-  readonly id: number;
-  readonly server: TesseraServer;
-  readonly http: string;
+interface Node extends InProcessNode {
   readonly client: Client;
 }
 
@@ -48,7 +37,7 @@ type Outcome =
 
 const service = loadKvService();
 const KvClient = makeGenericClientConstructor(service, 'KV');
-let root = '';
+const cluster = new InProcessCluster('tessera-grpc-', 'grpc-test');
 const nodes = new Map<number, Node>();
 const extraClients: Client[] = [];
 const extraServers: GrpcServerHandle[] = [];
@@ -93,64 +82,25 @@ function meta(m: Metadata): string {
   return JSON.stringify(m.getMap());
 }
 
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** The data range (the whole user key space: no initial splits) as `n` sees it. */
-const dataRange = (n: Node): RangeStatus | undefined =>
-  n.server.status().ranges.find((r) => r.kind === 'data');
-
 /**
- * Polls until one node leads the data range and every node knows it;
- * bounded by LEADER_WAIT_MS.
+ * The node that leads the data range (the whole user key space: no initial
+ * splits), once every node knows it.
  */
 async function waitForLeader(): Promise<Node> {
-  const deadline = Date.now() + LEADER_WAIT_MS;
-  while (Date.now() < deadline) {
-    const leader = [...nodes.values()].find((n) => dataRange(n)?.role === 'leader');
-    if (leader && [...nodes.values()].every((n) => dataRange(n)?.leader === leader.id)) {
-      return leader;
-    }
-    await sleep(50);
-  }
-  assert.fail(`no leader known to every node within ${LEADER_WAIT_MS} ms`);
+  return nodes.get((await cluster.waitForLeader()).id)!;
 }
 
 before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'tessera-grpc-'));
-  const ports = await freePorts(3 * IDS.length);
-  const members = new Map<NodeId, MemberAddress>();
-  for (const [i, id] of IDS.entries()) {
-    members.set(nodeId(id), {
-      raftHost: '127.0.0.1',
-      raftPort: ports[3 * i]!,
-      httpHost: '127.0.0.1',
-      httpPort: ports[3 * i + 1]!,
-    });
+  await cluster.start();
+  for (const n of cluster.nodes.values()) {
+    nodes.set(n.id, { ...n, client: new KvClient(n.grpc, credentials.createInsecure()) });
   }
-  const logger = pino({ level: 'silent' });
-  for (const [i, id] of IDS.entries()) {
-    const grpcPort = ports[3 * i + 2]!;
-    const server = new TesseraServer({
-      id: nodeId(id),
-      dir: join(root, `n${id}`),
-      clusterId: 'grpc-test',
-      members,
-      logger,
-      grpcPort,
-    });
-    const client = new KvClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-    nodes.set(id, { id, server, http: `127.0.0.1:${ports[3 * i + 1]!}`, client });
-  }
-  await Promise.all([...nodes.values()].map((n) => n.server.start()));
 });
 
 after(async () => {
   for (const c of [...extraClients, ...[...nodes.values()].map((n) => n.client)]) c.close();
   await Promise.all(extraServers.map((s) => s.close()));
-  await Promise.all([...nodes.values()].map((n) => n.server.stop()));
-  if (root !== '') rmSync(root, { recursive: true, force: true });
+  await cluster.stop();
 });
 
 test('Put, Get, Delete, CompareAndSwap, Scan and Status round-trip through the leader', async () => {

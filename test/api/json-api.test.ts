@@ -22,10 +22,8 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { loadSync, type ServiceDefinition } from '@grpc/proto-loader';
-import { pino } from 'pino';
 import { AssertionError } from '../../src/core/assert.ts';
-import { nodeId, type NodeId } from '../../src/core/ids.ts';
-import type { KvService, RangeStatus } from '../../src/api/http-api.ts';
+import type { KvService } from '../../src/api/http-api.ts';
 import { kvHandlers } from '../../src/api/kv-handlers.ts';
 import { KV_PROTO_LOADER_OPTIONS, loadKvProto, loadKvService } from '../../src/api/kv-proto.ts';
 import { BODY_BYTES_MAX, VALUE_BYTES_MAX } from '../../src/api/limits.ts';
@@ -34,18 +32,12 @@ import {
   protoJsonRoutes,
   rpcsWithoutHandler,
 } from '../../src/api/proto-json.ts';
-import { TesseraServer, type MemberAddress } from '../../src/node/server.ts';
-import { freePorts } from '../support/local-cluster.ts';
+import { InProcessCluster, type InProcessNode } from '../support/in-process-cluster.ts';
 
-const IDS = [1, 2, 3] as const;
-const LEADER_WAIT_MS = 20_000;
 const CALL_DEADLINE_MS = 10_000;
 const FETCH_TIMEOUT_MS = 10_000;
 
-interface Node {
-  readonly id: number;
-  readonly server: TesseraServer;
-  readonly http: string;
+interface Node extends InProcessNode {
   readonly client: Client;
 }
 
@@ -55,7 +47,7 @@ interface Reply {
 }
 
 const KvClient = makeGenericClientConstructor(loadKvService(), 'KV');
-let root = '';
+const cluster = new InProcessCluster('tessera-json-', 'json-test');
 const nodes = new Map<number, Node>();
 
 /** POSTs `body` (JSON-encoded unless a string) to `path` on `http`. */
@@ -121,24 +113,9 @@ async function same(node: Node, method: string, req: object): Promise<Record<str
   return viaJson;
 }
 
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-const dataRange = (n: Node): RangeStatus | undefined =>
-  n.server.status().ranges.find((r) => r.kind === 'data');
-
-/** Polls until one node leads the data range and every node knows it; bounded by LEADER_WAIT_MS. */
+/** The node that leads the data range, once every node knows it. */
 async function waitForLeader(): Promise<Node> {
-  const deadline = Date.now() + LEADER_WAIT_MS;
-  while (Date.now() < deadline) {
-    const leader = [...nodes.values()].find((n) => dataRange(n)?.role === 'leader');
-    if (leader && [...nodes.values()].every((n) => dataRange(n)?.leader === leader.id)) {
-      return leader;
-    }
-    await sleep(50);
-  }
-  assert.fail(`no leader known to every node within ${LEADER_WAIT_MS} ms`);
+  return nodes.get((await cluster.waitForLeader()).id)!;
 }
 
 /**
@@ -162,38 +139,15 @@ function withExtraRpc(service: ServiceDefinition): ServiceDefinition {
 }
 
 before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'tessera-json-'));
-  const ports = await freePorts(3 * IDS.length);
-  const members = new Map<NodeId, MemberAddress>();
-  for (const [i, id] of IDS.entries()) {
-    members.set(nodeId(id), {
-      raftHost: '127.0.0.1',
-      raftPort: ports[3 * i]!,
-      httpHost: '127.0.0.1',
-      httpPort: ports[3 * i + 1]!,
-    });
+  await cluster.start();
+  for (const n of cluster.nodes.values()) {
+    nodes.set(n.id, { ...n, client: new KvClient(n.grpc, credentials.createInsecure()) });
   }
-  const logger = pino({ level: 'silent' });
-  for (const [i, id] of IDS.entries()) {
-    const grpcPort = ports[3 * i + 2]!;
-    const server = new TesseraServer({
-      id: nodeId(id),
-      dir: join(root, `n${id}`),
-      clusterId: 'json-test',
-      members,
-      logger,
-      grpcPort,
-    });
-    const client = new KvClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-    nodes.set(id, { id, server, http: `127.0.0.1:${ports[3 * i + 1]!}`, client });
-  }
-  await Promise.all([...nodes.values()].map((n) => n.server.start()));
 });
 
 after(async () => {
   for (const n of nodes.values()) n.client.close();
-  await Promise.all([...nodes.values()].map((n) => n.server.stop()));
-  if (root !== '') rmSync(root, { recursive: true, force: true });
+  await cluster.stop();
 });
 
 test('every rpc answers through POST /tessera.v1.KV/<Rpc> exactly as over gRPC', async () => {

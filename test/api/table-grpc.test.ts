@@ -11,9 +11,6 @@
  * server and client it started.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   Client,
@@ -22,22 +19,16 @@ import {
   status,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { pino } from 'pino';
-import { nodeId, type NodeId } from '../../src/core/ids.ts';
 import { loadTableProto } from '../../src/api/table-proto.ts';
-import { TesseraServer, type MemberAddress } from '../../src/node/server.ts';
-import { freePorts } from '../support/local-cluster.ts';
+import { sleep } from '../../src/node/http-client.ts';
+import { InProcessCluster, type InProcessNode } from '../support/in-process-cluster.ts';
 
-const IDS = [1, 2, 3] as const;
 /** How long a call keeps following leader hints (elections included). */
 const LEADER_WAIT_MS = 20_000;
 const CALL_DEADLINE_MS = 10_000;
 const RETRY_PAUSE_MS = 50;
 
-interface Node {
-  readonly id: number;
-  readonly server: TesseraServer;
-  readonly http: string;
+interface Node extends InProcessNode {
   readonly client: Client;
 }
 
@@ -46,7 +37,8 @@ type Outcome =
   { readonly ok: true; readonly res: Res } | { readonly ok: false; readonly err: ServiceError };
 
 const TablesClient = makeGenericClientConstructor(loadTableProto().service, 'Tables');
-let root = '';
+const cluster = new InProcessCluster('tessera-table-grpc-', 'table-grpc-test');
+const IDS = cluster.ids;
 const nodes = new Map<number, Node>();
 
 function call(client: Client, method: string, req: object): Promise<Outcome> {
@@ -62,17 +54,13 @@ function call(client: Client, method: string, req: object): Promise<Outcome> {
   });
 }
 
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * Calls `method`, following NOT_LEADER hints (or trying the next node while
  * no leader is known) for up to LEADER_WAIT_MS; answers the first other outcome.
  */
 async function rpc(method: string, req: object): Promise<Outcome> {
   const deadline = Date.now() + LEADER_WAIT_MS;
-  let id: number = IDS[0];
+  let id = IDS[0]!;
   for (;;) {
     const r = await call(nodes.get(id)!.client, method, req);
     const notLeader = !r.ok && r.err.metadata.get('tessera-code')[0] === 'NOT_LEADER';
@@ -80,7 +68,7 @@ async function rpc(method: string, req: object): Promise<Outcome> {
     const hint = Number(r.err.metadata.get('tessera-leader-id')[0] ?? 0);
     if (nodes.has(hint) && hint !== id) id = hint;
     else {
-      id = IDS[(IDS.indexOf(id as (typeof IDS)[number]) + 1) % IDS.length]!;
+      id = IDS[(IDS.indexOf(id) + 1) % IDS.length]!;
       await sleep(RETRY_PAUSE_MS);
     }
   }
@@ -112,7 +100,7 @@ async function fails(
 /** POSTs a JSON body to a derived route, following the NOT_LEADER hint of the error body. */
 async function postJson(path: string, body: unknown): Promise<{ status: number; body: Res }> {
   const deadline = Date.now() + LEADER_WAIT_MS;
-  let http = nodes.get(IDS[0])!.http;
+  let http = nodes.get(IDS[0]!)!.http;
   for (;;) {
     const res = await fetch(`http://${http}${path}`, {
       method: 'POST',
@@ -140,38 +128,15 @@ const TABLE = 'people';
 const BIG_ID = '9007199254740993';
 
 before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'tessera-table-grpc-'));
-  const ports = await freePorts(3 * IDS.length);
-  const members = new Map<NodeId, MemberAddress>();
-  for (const [i, id] of IDS.entries()) {
-    members.set(nodeId(id), {
-      raftHost: '127.0.0.1',
-      raftPort: ports[3 * i]!,
-      httpHost: '127.0.0.1',
-      httpPort: ports[3 * i + 1]!,
-    });
+  await cluster.start();
+  for (const n of cluster.nodes.values()) {
+    nodes.set(n.id, { ...n, client: new TablesClient(n.grpc, credentials.createInsecure()) });
   }
-  const logger = pino({ level: 'silent' });
-  for (const [i, id] of IDS.entries()) {
-    const grpcPort = ports[3 * i + 2]!;
-    const server = new TesseraServer({
-      id: nodeId(id),
-      dir: join(root, `n${id}`),
-      clusterId: 'table-grpc-test',
-      members,
-      logger,
-      grpcPort,
-    });
-    const client = new TablesClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-    nodes.set(id, { id, server, http: `127.0.0.1:${ports[3 * i + 1]!}`, client });
-  }
-  await Promise.all([...nodes.values()].map((n) => n.server.start()));
 });
 
 after(async () => {
   for (const n of nodes.values()) n.client.close();
-  await Promise.all([...nodes.values()].map((n) => n.server.stop()));
-  if (root !== '') rmSync(root, { recursive: true, force: true });
+  await cluster.stop();
 });
 
 test('CreateTable, DescribeTable and ListTables answer typed schemas', async () => {

@@ -11,40 +11,7 @@ import { TesseraClient } from '../../src/client/client.ts';
 import { TesseraError } from '../../src/core/errors.ts';
 import { backoffDelayMs, mayRetry } from '../../src/client/retry.ts';
 import { DEADLINE_MS_MAX } from '../../src/client/options.ts';
-
-/** One request the scripted fetch saw. */
-interface Seen {
-  readonly url: string;
-  readonly method: string;
-  readonly client: string | undefined;
-  readonly seq: string | undefined;
-}
-
-type Script = (seen: Seen, signal: AbortSignal) => Promise<Response>;
-
-/** A fetch that records requests and answers by `script`. */
-function scripted(script: Script): { fetch: typeof fetch; seen: Seen[] } {
-  const seen: Seen[] = [];
-  const fake = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const headers = (init?.headers ?? {}) as Record<string, string>;
-    // The range map: one range over the whole key space, leader unknown (not recorded).
-    if (String(input).endsWith('/v1/ranges')) {
-      return json(200, { ranges: [{ id: 2, start: '', end: null, leaderHttp: null }] });
-    }
-    const s: Seen = {
-      url: String(input),
-      method: init?.method ?? 'GET',
-      client: headers['x-tessera-client'],
-      seq: headers['x-tessera-seq'],
-    };
-    seen.push(s);
-    return script(s, init!.signal!);
-  };
-  return { fetch: fake as typeof fetch, seen };
-}
-
-const json = (status: number, body: unknown): Response =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+import { json, scripted, type Seen } from '../support/scripted-fetch.ts';
 
 const refused = (): Promise<Response> =>
   Promise.reject(new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }));

@@ -9,42 +9,7 @@ import { describe, it } from 'node:test';
 import { TesseraClient } from '../../src/client/client.ts';
 import { TesseraError } from '../../src/core/errors.ts';
 import { INF_MAX, INF_MIN } from '../../src/table/types.ts';
-
-/** One request the scripted fetch saw. */
-interface Seen {
-  readonly url: string;
-  readonly method: string;
-  readonly body: unknown;
-  readonly client: string | undefined;
-  readonly seq: string | undefined;
-}
-
-type Script = (seen: Seen) => Promise<Response> | Response;
-
-/** A fetch that records requests and answers by `script`. */
-function scripted(script: Script): { fetch: typeof fetch; seen: Seen[] } {
-  const seen: Seen[] = [];
-  const fake = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const headers = (init?.headers ?? {}) as Record<string, string>;
-    // The range map: one range over the whole key space, leader unknown (not recorded).
-    if (String(input).endsWith('/v1/ranges')) {
-      return json(200, { ranges: [{ id: 2, start: '', end: null, leaderHttp: null }] });
-    }
-    const s: Seen = {
-      url: String(input),
-      method: init?.method ?? 'GET',
-      body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined,
-      client: headers['x-tessera-client'],
-      seq: headers['x-tessera-seq'],
-    };
-    seen.push(s);
-    return script(s);
-  };
-  return { fetch: fake as typeof fetch, seen };
-}
-
-const json = (status: number, body: unknown): Response =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+import { json, scripted, type Script, type Seen } from '../support/scripted-fetch.ts';
 
 const fast = { initialMs: 1, maxMs: 2 };
 

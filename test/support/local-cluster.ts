@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NodeStatus } from '../../src/api/http-api.ts';
+import type { NodeStatus, RangeStatus } from '../../src/api/http-api.ts';
 import { httpJson, sleep } from '../../src/node/http-client.ts';
 import { freePorts } from '../../src/node/ports.ts';
 export { freePorts };
@@ -136,8 +136,15 @@ export class LocalCluster {
 
 /** Whether `st` says its node leads the data range that holds `key`. */
 export function leadsKey(st: NodeStatus, key: string): boolean {
-  const holder = st.ranges
+  return dataRangeHolding(st.ranges, key)?.role === 'leader';
+}
+
+/** The data range of `ranges` that holds `key`: the one starting last at or before it. */
+export function dataRangeHolding(
+  ranges: readonly RangeStatus[],
+  key: string,
+): RangeStatus | undefined {
+  return ranges
     .filter((r) => r.kind === 'data' && Buffer.compare(Buffer.from(r.start), Buffer.from(key)) <= 0)
     .sort((a, b) => Buffer.compare(Buffer.from(b.start), Buffer.from(a.start)))[0];
-  return holder?.role === 'leader';
 }

@@ -25,6 +25,8 @@ import {
   type PkColumnType,
   type PkValue,
 } from '../../src/table/types.ts';
+import { concat } from '../support/bytes.ts';
+import { throwsCode } from '../support/errors.ts';
 
 // ---- reference model: tuple order, written without the codec ----
 
@@ -152,16 +154,6 @@ function orderProperty(encode: Encoder) {
   );
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** Canary: integers as plain two's complement (no sign flip): negatives sort after positives. */
 const noSignFlip: Encoder = (columns, values) =>
   concat(
@@ -235,15 +227,6 @@ const upperEdgeWithoutSuffix: BoundEncoder = (columns, bound, edge) => {
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
-}
-
-function throwsCode(fn: () => unknown, code: string, message?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof TesseraError, `expected a TesseraError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    if (message !== undefined) assert.match(e.message, message);
-    return true;
-  });
 }
 
 // ---- tests ----

@@ -20,6 +20,7 @@ import {
   pkValueFromJson,
   pkValueToJson,
 } from '../../src/table/values.ts';
+import { throwsCode } from '../support/errors.ts';
 
 const int64Arb = fc.oneof(
   fc.bigInt({ min: INT64_MIN, max: INT64_MAX }),
@@ -75,15 +76,6 @@ function jsonTextRoundTrip(toJson: ToJson, fromJson: FromJson) {
 /** Canary: emits every number, integer or double, as a plain JSON number. */
 const naiveToJson: ToJson = (v) =>
   typeof v === 'bigint' ? Number(v) : v instanceof Uint8Array ? attributeToJson(v) : v;
-
-function throwsCode(fn: () => unknown, code: string, message?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof TesseraError, `expected a TesseraError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    if (message !== undefined) assert.match(e.message, message);
-    return true;
-  });
-}
 
 describe('attribute storage codec', () => {
   it('round-trips every value with its exact type', () => {

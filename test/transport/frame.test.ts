@@ -23,6 +23,7 @@ import {
 import { nodeId } from '../../src/core/ids.ts';
 import { PROTOCOL_VERSION } from '../../src/transport/message-schema.ts';
 import { SAMPLE_ENVELOPES, SAMPLE_MESSAGES } from './samples.ts';
+import { concat } from '../support/bytes.ts';
 
 const packr = new Packr({ useRecords: false });
 
@@ -34,16 +35,6 @@ function rawFrame(payload: Uint8Array): Uint8Array {
   view.setUint32(4, crc32c(payload));
   frame.set(payload, FRAME_HEADER_BYTES);
   return frame;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function throwsCode(fn: () => unknown, code: string): void {

@@ -142,6 +142,36 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return Uint8Array.from(parts.flatMap((p) => [...p]));
 }
 
+/** Nodes 1 and 2, with 1 connected to 2: its first heartbeat was delivered. */
+async function connectedPair(): Promise<{ a: Node; b: Node }> {
+  const a = await startNode(1);
+  const b = await startNode(2);
+  a.transport.setAddressBook(book(b));
+  a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 0));
+  await waitFor(() => b.received.length === 1, 'the connection to be up');
+  return { a, b };
+}
+
+const BAD_FRAME_WARNING = 'closing connection: bad frame';
+
+/**
+ * Writes `bytes` (the attack `name`) on a raw connection to `node`, waits
+ * for it to be closed and counted as a bad frame, and answers the warning
+ * logged for it.
+ */
+async function badFrameWarning(node: Node, name: string, bytes: Uint8Array): Promise<LogLine> {
+  const badFrames = node.transport.stats().badFrames;
+  const warnings = node.logs.filter((l) => l.msg === BAD_FRAME_WARNING).length;
+  await writeRawAndAwaitClose(node, bytes);
+  await waitFor(
+    () => node.transport.stats().badFrames === badFrames + 1,
+    `badFrames after ${name}`,
+  );
+  const warning = node.logs.filter((l) => l.msg === BAD_FRAME_WARNING)[warnings];
+  assert.ok(warning !== undefined, `warning logged for ${name}`);
+  return warning;
+}
+
 describe('TcpTransport', () => {
   it('delivers messages both ways, every type, in order', async () => {
     const a = await startNode(1);
@@ -244,11 +274,7 @@ describe('TcpTransport', () => {
   });
 
   it('closes only the connection that sends a bad frame, and keeps serving others', async () => {
-    const a = await startNode(1);
-    const b = await startNode(2);
-    a.transport.setAddressBook(book(b));
-    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 1));
-    await waitFor(() => b.received.length === 1, 'delivery before the attacks');
+    const { a, b } = await connectedPair();
 
     const badPayload = Uint8Array.from([0xc1, 0xff, 0x00]);
     const validCrcGarbage = new Uint8Array(FRAME_HEADER_BYTES + badPayload.length);
@@ -281,15 +307,7 @@ describe('TcpTransport', () => {
       ],
     ];
     for (const [name, bytes, code] of attacks) {
-      const badFrames = b.transport.stats().badFrames;
-      const warnings = b.logs.filter((l) => l.msg === 'closing connection: bad frame').length;
-      await writeRawAndAwaitClose(b, bytes);
-      await waitFor(
-        () => b.transport.stats().badFrames === badFrames + 1,
-        `badFrames after ${name}`,
-      );
-      const warning = b.logs.filter((l) => l.msg === 'closing connection: bad frame')[warnings];
-      assert.ok(warning !== undefined, `warning logged for ${name}`);
+      const warning = await badFrameWarning(b, name, bytes);
       assert.equal(warning.level, 'warn');
       if (code !== null) assert.equal(warning.obj['code'], code, name);
     }
@@ -360,11 +378,7 @@ const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('TcpTransport: coalescing, chunked snapshots, keepalives', () => {
   it('coalesces the messages of many ranges sent in one turn into one frame, in order', async () => {
-    const a = await startNode(1);
-    const b = await startNode(2);
-    a.transport.setAddressBook(book(b));
-    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 0));
-    await waitFor(() => b.received.length === 1, 'the connection to be up');
+    const { a, b } = await connectedPair();
 
     const before = a.transport.stats();
     const framesReceived = b.transport.stats().framesReceived;
@@ -419,11 +433,7 @@ describe('TcpTransport: coalescing, chunked snapshots, keepalives', () => {
   });
 
   it('streams a 10 MiB snapshot in chunks, intact, with heartbeats flowing between chunks', async () => {
-    const a = await startNode(1);
-    const b = await startNode(2);
-    a.transport.setAddressBook(book(b));
-    a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 0));
-    await waitFor(() => b.received.length === 1, 'the connection to be up');
+    const { a, b } = await connectedPair();
 
     const snap = snapshotMessage(a.id, b.id, 10 * 1024 * 1024);
     a.transport.send(b.id, rangeId(7), snap);
@@ -478,71 +488,61 @@ describe('TcpTransport: coalescing, chunked snapshots, keepalives', () => {
     const evil = nodeId(3);
     const kb = new Uint8Array(1024);
 
+    /** Node 3's hello, then its snapshot chunks to `to`. */
+    const fromEvil = (to: NodeId, ...chunks: Parameters<typeof chunkFrame>[2][]): Uint8Array =>
+      concat(helloFrom(3), ...chunks.map((fields) => chunkFrame(evil, to, fields)));
+
     const attacks: [string, Uint8Array, string][] = [
       [
         'a wrong whole-data checksum',
-        concat(
-          helloFrom(3),
-          chunkFrame(evil, b.id, { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb }),
-          chunkFrame(evil, b.id, { id: 1, index: 1, count: 2, totalBytes: 2048, data: kb, crc: 7 }),
+        fromEvil(
+          b.id,
+          { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb },
+          { id: 1, index: 1, count: 2, totalBytes: 2048, data: kb, crc: 7 },
         ),
         'CORRUPTION',
       ],
       [
         'an out-of-order chunk',
-        concat(
-          helloFrom(3),
-          chunkFrame(evil, b.id, { id: 1, index: 0, count: 3, totalBytes: 3072, data: kb }),
-          chunkFrame(evil, b.id, { id: 1, index: 2, count: 3, totalBytes: 3072, data: kb }),
+        fromEvil(
+          b.id,
+          { id: 1, index: 0, count: 3, totalBytes: 3072, data: kb },
+          { id: 1, index: 2, count: 3, totalBytes: 3072, data: kb },
         ),
         'INVALID_ARGUMENT',
       ],
       [
         'inconsistent totals',
-        concat(
-          helloFrom(3),
-          chunkFrame(evil, b.id, { id: 1, index: 0, count: 3, totalBytes: 3072, data: kb }),
-          chunkFrame(evil, b.id, { id: 1, index: 1, count: 3, totalBytes: 4096, data: kb }),
+        fromEvil(
+          b.id,
+          { id: 1, index: 0, count: 3, totalBytes: 3072, data: kb },
+          { id: 1, index: 1, count: 3, totalBytes: 4096, data: kb },
         ),
         'INVALID_ARGUMENT',
       ],
       [
         'a total above snapshotBytesMax',
-        concat(
-          helloFrom(3),
-          chunkFrame(evil, b.id, { id: 1, index: 0, count: 100, totalBytes: 1 << 30, data: kb }),
-        ),
+        fromEvil(b.id, { id: 1, index: 0, count: 100, totalBytes: 1 << 30, data: kb }),
         'REQUEST_TOO_LARGE',
       ],
       [
         'too many partial snapshots',
-        concat(
-          helloFrom(3),
-          chunkFrame(evil, b.id, { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb }),
-          chunkFrame(evil, b.id, { id: 2, index: 0, count: 2, totalBytes: 2048, data: kb }),
-          chunkFrame(evil, b.id, { id: 3, index: 0, count: 2, totalBytes: 2048, data: kb }),
+        fromEvil(
+          b.id,
+          { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb },
+          { id: 2, index: 0, count: 2, totalBytes: 2048, data: kb },
+          { id: 3, index: 0, count: 2, totalBytes: 2048, data: kb },
         ),
         'RESOURCE_EXHAUSTED',
       ],
       [
         'a chunk not addressed to this node',
-        concat(
-          helloFrom(3),
-          chunkFrame(evil, nodeId(9), { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb }),
-        ),
+        fromEvil(nodeId(9), { id: 1, index: 0, count: 2, totalBytes: 2048, data: kb }),
         'INVALID_ARGUMENT',
       ],
     ];
     for (const [name, bytes, code] of attacks) {
-      const badFrames = b.transport.stats().badFrames;
-      const warnings = b.logs.filter((l) => l.msg === 'closing connection: bad frame').length;
-      await writeRawAndAwaitClose(b, bytes);
-      await waitFor(
-        () => b.transport.stats().badFrames === badFrames + 1,
-        `badFrames after ${name}`,
-      );
-      const warning = b.logs.filter((l) => l.msg === 'closing connection: bad frame')[warnings];
-      assert.ok(warning !== undefined, `warning logged for ${name}`);
+      const warning = await badFrameWarning(b, name, bytes);
       assert.equal(warning.obj['code'], code, name);
     }
     assert.equal(b.received.length, 0, 'nothing from the attacker was delivered');
@@ -551,23 +551,10 @@ describe('TcpTransport: coalescing, chunked snapshots, keepalives', () => {
     a.transport.send(b.id, rangeId(1), heartbeat(a.id, b.id, 1));
     await waitFor(() => b.received.length === 1, 'delivery from the well-behaved peer');
     const data = Uint8Array.from({ length: 2048 }, (_, i) => i & 0xff);
-    const good = concat(
-      helloFrom(3),
-      chunkFrame(evil, b.id, {
-        id: 1,
-        index: 0,
-        count: 2,
-        totalBytes: 2048,
-        data: data.subarray(0, 1024),
-      }),
-      chunkFrame(evil, b.id, {
-        id: 1,
-        index: 1,
-        count: 2,
-        totalBytes: 2048,
-        data: data.subarray(1024),
-        crc: crc32c(data),
-      }),
+    const good = fromEvil(
+      b.id,
+      { id: 1, index: 0, count: 2, totalBytes: 2048, data: data.subarray(0, 1024) },
+      { id: 1, index: 1, count: 2, totalBytes: 2048, data: data.subarray(1024), crc: crc32c(data) },
     );
     const socket = net.connect({ host: HOST, port: b.port });
     rawSockets.push(socket);
