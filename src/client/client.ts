@@ -48,7 +48,13 @@ import { SessionPool, type WriteSession } from './session-pool.ts';
 import {
   TableCatalog,
   TableHandle,
+  batchGetRows,
+  batchWriteRows,
   type AnyRow,
+  type BatchGetItem,
+  type BatchResult,
+  type BatchWriteItem,
+  type RowOf,
   type ColumnName,
   type RowShape,
   type TableChanges,
@@ -374,6 +380,25 @@ export class TesseraClient {
         await sleepMs(Math.max(0, Math.min(delayMs, deadline - performance.now())), opts.signal);
       }
     }
+  }
+
+  /**
+   * Several row writes on any tables, a result per write (see
+   * {@link batchWriteRows} in tables.ts): per table by default, all or none with `atomic`.
+   */
+  async batchWriteRows(
+    items: readonly BatchWriteItem[],
+    opts: CallOptions & { readonly atomic?: boolean } = {},
+  ): Promise<BatchResult<Readonly<Record<string, bigint>>>[]> {
+    return batchWriteRows(this.tableTransport, items, opts);
+  }
+
+  /** Several row reads on any tables, a result per read (see {@link batchGetRows} in tables.ts). */
+  async batchGetRows(
+    gets: readonly BatchGetItem[],
+    opts: GetOptions = {},
+  ): Promise<BatchResult<RowOf<AnyRow, never> | null>[]> {
+    return batchGetRows(this.tableTransport, gets, opts);
   }
 
   /** The data ranges as a node knows them (refreshes the client's range map). */

@@ -10,6 +10,7 @@ export {
 } from './client.ts';
 export type { ClientRange } from './range-cache.ts';
 export {
+  BATCH_ROWS_MAX,
   SCAN_ALL_PAGES_DEFAULT,
   SCAN_LIMIT_DEFAULT,
   SCAN_LIMIT_MAX,
@@ -18,6 +19,9 @@ export {
   rowToJson,
   type AnyRow,
   type AttributeColumn,
+  type BatchGetItem,
+  type BatchResult,
+  type BatchWriteItem,
   type CellsOf,
   type ColumnName,
   type GetRowOptions,

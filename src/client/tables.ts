@@ -16,7 +16,7 @@
  * share a leader cache: the server routes a table's rows to its range and
  * answers NOT_LEADER with a hint, which the client follows and keeps.
  */
-import { TesseraError } from '../core/errors.ts';
+import { ERROR_CODES, TesseraError, type ErrorCode } from '../core/errors.ts';
 import { conditionToJson, type ColumnCondition, type RowCondition } from '../table/condition.ts';
 import {
   NAME_PATTERN,
@@ -487,6 +487,193 @@ export class TableHandle<Row extends RowShape<Row> = AnyRow, Key extends ColumnN
 }
 
 // ---- JSON of rows (also used by the CLI) ----
+
+// ---- batches ----
+
+/** One write of a {@link batchWriteRows} call, on any table. */
+export type BatchWriteItem =
+  | {
+      readonly table: string;
+      readonly kind: 'put';
+      readonly row: AnyRow;
+      readonly condition?: RowCondition;
+    }
+  | {
+      readonly table: string;
+      readonly kind: 'update';
+      readonly primaryKey: AnyRow;
+      readonly update: RowUpdate<AnyRow, never>;
+      readonly condition?: RowCondition;
+    }
+  | {
+      readonly table: string;
+      readonly kind: 'delete';
+      readonly primaryKey: AnyRow;
+      readonly condition?: RowCondition;
+    };
+
+/** One read of a {@link batchGetRows} call. */
+export interface BatchGetItem {
+  readonly table: string;
+  readonly primaryKey: AnyRow;
+  readonly columns?: readonly string[];
+  readonly maxVersions?: number;
+}
+
+/** A row's outcome in a batch: done (with a write's increments, a read's row) or its error. */
+export type BatchResult<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: TesseraError };
+
+/** Items of one batch request at most (the server's limit). */
+export const BATCH_ROWS_MAX = 200;
+
+function batchItemJson(item: BatchWriteItem): Record<string, unknown> {
+  checkTableName(item.table);
+  const condition = conditionOf(item.condition === undefined ? {} : { condition: item.condition });
+  switch (item.kind) {
+    case 'put':
+      return { table: item.table, kind: 'put', row: cellsToJson(item.row, 'row'), ...condition };
+    case 'delete':
+      return {
+        table: item.table,
+        kind: 'delete',
+        primaryKey: pkToJson(item.primaryKey),
+        ...condition,
+      };
+    case 'update': {
+      const body: Record<string, unknown> = {
+        table: item.table,
+        kind: 'update',
+        primaryKey: pkToJson(item.primaryKey),
+        ...condition,
+      };
+      const u = item.update;
+      if (u.put !== undefined) body.put = cellsToJson(u.put, 'put');
+      if (u.delete !== undefined) body.delete = [...u.delete];
+      if (u.increment !== undefined) {
+        body.increment = Object.fromEntries(
+          Object.entries(u.increment as Record<string, unknown>)
+            .filter(([, by]) => by !== undefined)
+            .map(([col, by]) => {
+              if (typeof by !== 'bigint') throw invalid(`increment.${col}: must be a bigint`);
+              return [col, attributeToJson(by)];
+            }),
+        );
+      }
+      return body;
+    }
+  }
+}
+
+function batchErrorOf(e: unknown): TesseraError {
+  const o = e as { code?: unknown; message?: unknown };
+  const code =
+    typeof o?.code === 'string' && Object.hasOwn(ERROR_CODES, o.code)
+      ? (o.code as ErrorCode)
+      : 'INTERNAL';
+  return new TesseraError(code, typeof o?.message === 'string' ? o.message : undefined);
+}
+
+/**
+ * Several row writes, on any tables (`POST /v1/tables/batch-write`), with a
+ * result per write in order. Writes are sent per table (a table lives in one
+ * range), each request to its table's leader with its own exactly-once
+ * session. With `atomic`, all writes go in one request and either all apply
+ * or none; the server refuses (INVALID_ARGUMENT) writes that span ranges.
+ */
+export async function batchWriteRows(
+  transport: TableTransport,
+  items: readonly BatchWriteItem[],
+  opts: CallOptions & { readonly atomic?: boolean } = {},
+): Promise<BatchResult<Readonly<Record<string, bigint>>>[]> {
+  if (items.length === 0 || items.length > BATCH_ROWS_MAX) {
+    throw invalid(`a batch holds 1 to ${BATCH_ROWS_MAX} writes`);
+  }
+  const json = items.map(batchItemJson);
+  const groups = new Map<string, number[]>();
+  if (opts.atomic === true)
+    groups.set(
+      items[0]!.table,
+      items.map((_, i) => i),
+    );
+  else
+    for (const [i, it] of items.entries())
+      groups.set(it.table, [...(groups.get(it.table) ?? []), i]);
+  const results: BatchResult<Readonly<Record<string, bigint>>>[] = new Array(items.length);
+  await Promise.all(
+    [...groups].map(async ([table, indexes]) => {
+      const answer = (await transport.write(
+        {
+          method: 'POST',
+          path: '/v1/tables/batch-write',
+          body: {
+            writes: indexes.map((i) => json[i]),
+            ...(opts.atomic === true ? { atomic: true } : {}),
+          },
+          table,
+        },
+        opts,
+      )) as { results?: unknown } | null;
+      if (!Array.isArray(answer?.results) || answer.results.length !== indexes.length) {
+        throw malformed('batch write');
+      }
+      for (const [j, i] of indexes.entries()) {
+        const r = answer.results[j] as { ok?: unknown; increments?: unknown; error?: unknown };
+        if (r?.ok === true) {
+          const inc: Record<string, bigint> = {};
+          for (const [col, v] of Object.entries(isPlainObject(r.increments) ? r.increments : {})) {
+            const n = decoded(v, 'batch write');
+            if (typeof n === 'bigint') inc[col] = n;
+          }
+          results[i] = { ok: true, value: inc };
+        } else {
+          results[i] = { ok: false, error: batchErrorOf(r?.error) };
+        }
+      }
+    }),
+  );
+  return results;
+}
+
+/** Several row reads, on any tables (`POST /v1/tables/batch-get`): a result per read, in order. */
+export async function batchGetRows(
+  transport: TableTransport,
+  gets: readonly BatchGetItem[],
+  opts: GetOptions = {},
+): Promise<BatchResult<RowOf<AnyRow, never> | null>[]> {
+  if (gets.length === 0 || gets.length > BATCH_ROWS_MAX) {
+    throw invalid(`a batch holds 1 to ${BATCH_ROWS_MAX} reads`);
+  }
+  const body = {
+    gets: gets.map((g) => {
+      checkTableName(g.table);
+      return {
+        table: g.table,
+        primaryKey: pkToJson(g.primaryKey),
+        ...(g.columns !== undefined ? { columns: [...g.columns] } : {}),
+        ...(g.maxVersions !== undefined
+          ? { maxVersions: positiveInt(g.maxVersions, 'maxVersions') }
+          : {}),
+      };
+    }),
+  };
+  const query = opts.consistency === 'serializable' ? '?consistency=serializable' : '';
+  const answer = (await transport.read(
+    { method: 'POST', path: `/v1/tables/batch-get${query}`, body, table: gets[0]!.table },
+    opts,
+  )) as { results?: unknown } | null;
+  if (!Array.isArray(answer?.results) || answer.results.length !== gets.length) {
+    throw malformed('batch get');
+  }
+  return answer.results.map((r: { row?: unknown; error?: unknown }) =>
+    r?.error !== undefined
+      ? { ok: false as const, error: batchErrorOf(r.error) }
+      : {
+          ok: true as const,
+          value: r?.row === null || r?.row === undefined ? null : rowFromJson(r.row),
+        },
+  );
+}
 
 /**
  * A row from its wire form `{primaryKey: {col: value}, columns: {col:

@@ -618,7 +618,15 @@ export class TesseraServer implements KvService, TableService {
           expect: null,
           batch: { writes: indexes.map((i) => items[i]!.write), atomic },
         };
-        const r = await this.writeTo(host, op, session);
+        let r: KvResult;
+        try {
+          r = await this.writeTo(host, op, session);
+        } catch (e) {
+          // One range failing (not its leader, a timeout) fails its rows only.
+          if (!(e instanceof TesseraError) || groups.size === 1) throw e;
+          for (const i of indexes) results[i] = { error: { code: e.code, message: e.message } };
+          return;
+        }
         for (const [j, i] of indexes.entries()) {
           const one = r.results?.[j];
           results[i] =

@@ -409,3 +409,74 @@ describe('tables: rows', () => {
     await strict.updateRow({ id: 1n }, { increment: { name: 1n } }).catch(() => null);
   });
 });
+
+describe('tables: batches', () => {
+  it('batchWriteRows sends one request per table, with a session each, and keeps the order', async () => {
+    const { c, seen } = client((s) => {
+      const writes = (s.body as { writes: { kind: string; table: string }[] }).writes;
+      return json(200, {
+        results: writes.map((w) =>
+          w.table === 'b'
+            ? { error: { code: 'CONDITION_FAILED', message: 'no' } }
+            : w.kind === 'update'
+              ? { ok: true, increments: { n: 3 } }
+              : { ok: true },
+        ),
+      });
+    });
+    const r = await c.batchWriteRows([
+      { table: 'a', kind: 'put', row: { k: 'x', v: 1n } },
+      { table: 'b', kind: 'delete', primaryKey: { k: 'y' } },
+      { table: 'a', kind: 'update', primaryKey: { k: 'z' }, update: { increment: { n: 1n } } },
+    ]);
+    assert.deepEqual(
+      r.map((x) => (x.ok ? x.value : x.error.code)),
+      [{}, 'CONDITION_FAILED', { n: 3n }],
+    );
+    assert.equal(seen.length, 2, 'one request per table');
+    assert.ok(seen.every((s) => target(s) === 'POST /v1/tables/batch-write'));
+    assert.ok(seen.every((s) => s.client !== undefined && s.seq !== undefined));
+    const bodyA = seen.find(
+      (s) => (s.body as { writes: { table: string }[] }).writes[0]!.table === 'a',
+    )!;
+    assert.deepEqual((bodyA.body as { writes: unknown[] }).writes, [
+      { table: 'a', kind: 'put', row: { k: 'x', v: 1 } },
+      { table: 'a', kind: 'update', primaryKey: { k: 'z' }, increment: { n: 1 } },
+    ]);
+  });
+
+  it('an atomic batch is one request; batchGetRows decodes rows and per-row errors', async () => {
+    const { c, seen } = client((s) =>
+      s.url.includes('batch-get')
+        ? json(200, {
+            results: [
+              { row: { primaryKey: { k: 'x' }, columns: { v: [{ value: 7, version: 5 }] } } },
+              { row: null },
+              { error: { code: 'NOT_FOUND', message: 'no table' } },
+            ],
+          })
+        : json(200, { results: [{ ok: true }, { ok: true }] }),
+    );
+    await c.batchWriteRows(
+      [
+        { table: 'a', kind: 'put', row: { k: 'x' } },
+        { table: 'b', kind: 'put', row: { k: 'y' } },
+      ],
+      { atomic: true },
+    );
+    assert.equal(seen.length, 1);
+    assert.equal((seen[0]!.body as { atomic: boolean }).atomic, true);
+    const g = await c.batchGetRows([
+      { table: 'a', primaryKey: { k: 'x' } },
+      { table: 'a', primaryKey: { k: 'y' } },
+      { table: 'c', primaryKey: { k: 'z' } },
+    ]);
+    assert.equal(g[0]!.ok && g[0]!.value?.columns.v?.[0]?.value, 7n);
+    assert.ok(g[1]!.ok && g[1]!.value === null);
+    assert.ok(!g[2]!.ok && g[2]!.error.code === 'NOT_FOUND');
+    await assert.rejects(
+      c.batchWriteRows([]),
+      (e) => e instanceof TesseraError && e.code === 'INVALID_ARGUMENT',
+    );
+  });
+});
