@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { TesseraClient } from '../src/client/client.ts';
 import { startCluster, waitForWrites } from './cluster.ts';
 import { etcdMissing, startEtcdCluster, type EtcdCluster } from './etcd-baseline.ts';
-import { phase, report, type PhaseResult } from './phase.ts';
+import { secondsOption, phase, report, type PhaseResult } from './phase.ts';
 import { fmt, round } from './report.ts';
 import { freePorts } from '../src/node/ports.ts';
 
@@ -172,10 +172,7 @@ async function main(): Promise<void> {
   } catch (e) {
     usage((e as Error).message);
   }
-  const seconds = Number(values.seconds ?? '3');
-  if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= 3_600)) {
-    usage('--seconds must be a number in (0, 3600]');
-  }
+  const seconds = secondsOption(values.seconds, usage);
   if (values.baseline !== undefined && values.baseline !== 'etcd') {
     usage('--baseline must be "etcd"');
   }

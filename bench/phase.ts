@@ -75,3 +75,12 @@ export function report(name: string, r: PhaseResult, extra = '', nameWidth = 12)
       `p99 ${fmt(r.p99Ms, 2)} ms   (${r.ops} ops, ${r.errors} errors)${extra}\n`,
   );
 }
+
+/** The `--seconds` option of a benchmark: default 3, a number in (0, 3600]; else `usage` exits. */
+export function secondsOption(text: string | undefined, usage: (message: string) => never): number {
+  const seconds = Number(text ?? '3');
+  if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= 3_600)) {
+    usage('--seconds must be a number in (0, 3600]');
+  }
+  return seconds;
+}

@@ -45,7 +45,7 @@ import type { PrimaryKeyOf, TableHandle } from '../src/client/tables.ts';
 import { MAX_VERSIONS_LIMIT } from '../src/table/schema.ts';
 import { GC_INTERVAL_MS } from '../src/node/server.ts';
 import { startCluster, waitForWrites } from './cluster.ts';
-import { PHASE_OPS_MAX, phase, report, type PhaseResult } from './phase.ts';
+import { secondsOption, PHASE_OPS_MAX, phase, report, type PhaseResult } from './phase.ts';
 import { fmt, quantile, round } from './report.ts';
 
 const IN_FLIGHT = 64;
@@ -219,10 +219,7 @@ async function main(): Promise<void> {
   } catch (e) {
     usage((e as Error).message);
   }
-  const seconds = Number(values.seconds ?? '3');
-  if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= 3_600)) {
-    usage('--seconds must be a number in (0, 3600]');
-  }
+  const seconds = secondsOption(values.seconds, usage);
   const cluster = values.endpoints === undefined ? await startCluster('bench-tables') : null;
   const endpoints = cluster?.endpoints ?? values.endpoints!.split(',').filter((e) => e !== '');
   if (endpoints.length === 0) usage('--endpoints needs at least one host:port');
