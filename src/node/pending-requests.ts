@@ -152,6 +152,17 @@ export class PendingRequests {
     }
   }
 
+  /**
+   * Fails every read still waiting (for its ReadState or its index) with
+   * `err`: after a leader change a read forwarded to or confirmed by the old
+   * leader may never be answered; failing it now lets the client retry at
+   * once instead of at the deadline. Reads have no effect, so this is safe.
+   */
+  rejectReads(err: TesseraError): void {
+    for (const r of this.reads.values()) settle(r.waiter, () => r.waiter.reject(err));
+    this.reads.clear();
+  }
+
   /** Fails everything in flight (shutdown). */
   rejectAll(err: TesseraError): void {
     for (const session of [...this.writes.keys()]) this.rejectWrite(session, err);

@@ -95,8 +95,12 @@ import { NodeFileSystem } from './fs.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { NodeMetrics } from './metrics.ts';
 
-/** Raft tick period, in milliseconds (election timeout = 10..20 ticks). */
+/** Raft tick period, in milliseconds. */
 export const TICK_MS = 10;
+/** Followers campaign after 50..100 ticks (500..1000 ms) without hearing from a leader. */
+export const ELECTION_TIMEOUT_TICKS = 50;
+/** A leader heartbeats every 5 ticks (50 ms). */
+export const HEARTBEAT_INTERVAL_TICKS = 5;
 /** Client requests in flight on one node, all ranges together; beyond this new ones get RESOURCE_EXHAUSTED. */
 export const PENDING_REQUESTS_MAX = 1024;
 /** How long a write or linearizable read waits before TIMEOUT / OUTCOME_UNKNOWN, in ms. */
@@ -160,6 +164,8 @@ interface Hosted {
   readonly range: RangeId;
   readonly replica: Replica;
   readonly pending: PendingRequests;
+  /** The term and leader seen after the last pump: a change fails waiting reads. */
+  seen: { term: number; leader: NodeId };
 }
 
 /** A running node: storage, transport, timers and APIs, owned together. */
@@ -703,7 +709,29 @@ export class TesseraServer implements KvService, TableService {
     if (!r.ok) throw this.refusal(r.code, r.leaderHint, h.range);
     const done = h.pending.addWrite(`${s.client}:${s.seq}`, r.index, r.term);
     this.schedulePump();
-    return done;
+    return done.catch((e: unknown) => {
+      if (e instanceof TesseraError && e.code === 'OUTCOME_UNKNOWN') {
+        // Where the write stood when its deadline passed: the evidence for a slow path.
+        const st = h.replica.raft.status();
+        this.logger.warn(
+          {
+            range: h.range,
+            index: r.index,
+            term: r.term,
+            raft: {
+              role: st.role,
+              term: st.term,
+              commit: st.commit,
+              applied: st.applied,
+              lastIndex: st.lastIndex,
+              quiet: st.quiet,
+            },
+          },
+          'write did not apply before its deadline',
+        );
+      }
+      throw e;
+    });
   }
 
   /** Runs `serve` on the state: now (serializable) or once a ReadIndex round confirms it. */
@@ -723,7 +751,27 @@ export class TesseraServer implements KvService, TableService {
       return serve(h.replica.sm);
     });
     this.schedulePump();
-    return done;
+    return done.catch((e: unknown) => {
+      if (e instanceof TesseraError && e.code === 'TIMEOUT') {
+        const st = h.replica.raft.status();
+        this.logger.warn(
+          {
+            range: h.range,
+            context,
+            raft: {
+              role: st.role,
+              leader: st.leader,
+              term: st.term,
+              commit: st.commit,
+              applied: st.applied,
+              quiet: st.quiet,
+            },
+          },
+          'read was not confirmed before its deadline',
+        );
+      }
+      throw e;
+    });
   }
 
   private rangeStatus(h: Hosted): RangeStatus {
@@ -804,6 +852,11 @@ export class TesseraServer implements KvService, TableService {
           preVote: true,
           checkQuorum: true,
           readMode: 'safe',
+          // A busy event loop (a synchronous fsync, a large apply) must not
+          // look like a dead leader: 500-1000 ms election timeout, 50 ms
+          // heartbeats (etcd's defaults are 1000 ms and 100 ms).
+          electionTimeoutTicks: ELECTION_TIMEOUT_TICKS,
+          heartbeatIntervalTicks: HEARTBEAT_INTERVAL_TICKS,
           // Idle ranges send no heartbeats; node liveness wakes them when a leader's node dies.
           quiesce: true,
           rng: new SeededRng(randomInt(0, 2 ** 32)),
@@ -815,7 +868,7 @@ export class TesseraServer implements KvService, TableService {
         readState: (rs) => pending.onReadState(rs.context, rs.index),
       },
     );
-    const h: Hosted = { range, replica, pending };
+    const h: Hosted = { range, replica, pending, seen: { term: 0, leader: NO_NODE } };
     this.hosted.set(range, h);
     return h;
   }
@@ -1011,7 +1064,18 @@ export class TesseraServer implements KvService, TableService {
       }
       for (const [h, rd] of prepared) h.replica.finish(rd);
     }
-    for (const h of this.hosted.values()) h.pending.serveReads(h.replica.raft.log.applied);
+    for (const h of this.hosted.values()) {
+      h.pending.serveReads(h.replica.raft.log.applied);
+      const st = h.replica.raft.status();
+      if (st.term !== h.seen.term || st.leader !== h.seen.leader) {
+        if (h.pending.size > 0) {
+          h.pending.rejectReads(
+            new TesseraError('UNAVAILABLE', `range ${h.range}: the leader changed; retry the read`),
+          );
+        }
+        h.seen = { term: st.term, leader: st.leader };
+      }
+    }
     if (this.metaChanged) this.refreshMeta();
   }
 }

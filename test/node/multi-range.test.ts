@@ -88,7 +88,16 @@ test(
     const added = await c.addMember({ id: 4, raft: cluster.raftAddress(4), http: n4.http });
     assert.deepEqual(added.ranges, [1, 2, 3, 4]);
     // Node 4 now holds every range as a voter and has the data written before it joined.
-    const st4 = await statusOf(n4.http);
+    // (It learns the last commits at the leaders' next messages: wait, bounded.)
+    let st4 = await statusOf(n4.http);
+    const joined = (st: NodeStatus): boolean =>
+      st.ranges.length === 4 &&
+      st.ranges.every((r) => r.voters.join() === '1,2,3,4') &&
+      st.members.length === 4;
+    for (let i = 0; i < 100 && !joined(st4); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      st4 = await statusOf(n4.http);
+    }
     assert.deepEqual(
       st4.ranges.map((r) => r.id),
       [1, 2, 3, 4],
@@ -113,7 +122,15 @@ test(
     assert.deepEqual(removed.ranges, [2, 3, 4, 1]);
     await c.put('after-removal', 'yes');
     assert.equal(await c.get('after-removal'), 'yes');
-    const st1 = await statusOf(founders()[0]!);
+    // Followers learn the last commits at the leaders' next messages: wait (bounded).
+    let st1 = await statusOf(founders()[0]!);
+    const settled = (st: NodeStatus): boolean =>
+      st.ranges.every((r) => r.voters.join() === '1,3,4') &&
+      st.members.map((m) => m.id).join() === '1,3,4';
+    for (let i = 0; i < 100 && !settled(st1); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      st1 = await statusOf(founders()[0]!);
+    }
     for (const r of st1.ranges) assert.deepEqual(r.voters, [1, 3, 4], `range ${r.id}`);
     assert.deepEqual(
       st1.members.map((m) => m.id),
