@@ -709,29 +709,16 @@ export class TesseraServer implements KvService, TableService {
     if (!r.ok) throw this.refusal(r.code, r.leaderHint, h.range);
     const done = h.pending.addWrite(`${s.client}:${s.seq}`, r.index, r.term);
     this.schedulePump();
-    return done.catch((e: unknown) => {
-      if (e instanceof TesseraError && e.code === 'OUTCOME_UNKNOWN') {
-        // Where the write stood when its deadline passed: the evidence for a slow path.
-        const st = h.replica.raft.status();
-        this.logger.warn(
-          {
-            range: h.range,
-            index: r.index,
-            term: r.term,
-            raft: {
-              role: st.role,
-              term: st.term,
-              commit: st.commit,
-              applied: st.applied,
-              lastIndex: st.lastIndex,
-              quiet: st.quiet,
-            },
-          },
-          'write did not apply before its deadline',
-        );
-      }
-      throw e;
-    });
+    return this.warnAtDeadline(
+      done,
+      h,
+      'OUTCOME_UNKNOWN',
+      'write did not apply before its deadline',
+      {
+        index: r.index,
+        term: r.term,
+      },
+    );
   }
 
   /** Runs `serve` on the state: now (serializable) or once a ReadIndex round confirms it. */
@@ -751,24 +738,28 @@ export class TesseraServer implements KvService, TableService {
       return serve(h.replica.sm);
     });
     this.schedulePump();
-    return done.catch((e: unknown) => {
-      if (e instanceof TesseraError && e.code === 'TIMEOUT') {
+    return this.warnAtDeadline(done, h, 'TIMEOUT', 'read was not confirmed before its deadline', {
+      context,
+    });
+  }
+
+  /**
+   * `request` as it is, but a failure with `code` (its deadline passed) is
+   * logged with where the replica stood: the evidence for a slow path.
+   */
+  private warnAtDeadline<T>(
+    request: Promise<T>,
+    h: Hosted,
+    code: 'OUTCOME_UNKNOWN' | 'TIMEOUT',
+    msg: string,
+    details: Record<string, unknown>,
+  ): Promise<T> {
+    return request.catch((e: unknown) => {
+      if (e instanceof TesseraError && e.code === code) {
         const st = h.replica.raft.status();
-        this.logger.warn(
-          {
-            range: h.range,
-            context,
-            raft: {
-              role: st.role,
-              leader: st.leader,
-              term: st.term,
-              commit: st.commit,
-              applied: st.applied,
-              quiet: st.quiet,
-            },
-          },
-          'read was not confirmed before its deadline',
-        );
+        const { role, leader, term, commit, applied, lastIndex, quiet } = st;
+        const raft = { role, leader, term, commit, applied, lastIndex, quiet };
+        this.logger.warn({ range: h.range, ...details, raft }, msg);
       }
       throw e;
     });
