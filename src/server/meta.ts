@@ -19,6 +19,7 @@
 import { TesseraError } from '../core/errors.ts';
 import type { NodeId, RangeId } from '../core/ids.ts';
 import { nodeId, rangeId } from '../core/ids.ts';
+import { checkSplitKey, tableRoutingKey } from '../table/routing.ts';
 
 /** The meta range's id. */
 export const META_RANGE: RangeId = rangeId(1);
@@ -73,17 +74,15 @@ export interface TableRecord {
   readonly schema: unknown;
 }
 
-/**
- * The routing key of a table: its rows live in the data range holding this
- * key. A table lives in one range until ranges split.
- */
-export const tableRoutingKey = (name: string): string => `\u0000table/${name}`;
+/** Where tables live among the ranges: see src/table/routing.ts. */
+export { tableRoutingKey };
 export const RANGE_KEYS = { start: RANGES_PREFIX, end: 'ranges0' } as const;
 
 /**
  * The data ranges of a new cluster split at `splits` (ids 2, 3, ...).
  * Throws INVALID_ARGUMENT unless the splits are non-empty, distinct, sorted
- * by byte order and within the limits.
+ * by byte order and within the limits, and those inside a table's rows sit at
+ * partition keys (src/table/routing.ts).
  */
 export function initialDescriptors(splits: readonly string[]): RangeDescriptor[] {
   if (splits.length > INITIAL_SPLITS_MAX) {
@@ -96,6 +95,7 @@ export function initialDescriptors(splits: readonly string[]): RangeDescriptor[]
     if (i > 0 && Buffer.compare(Buffer.from(splits[i - 1]!), Buffer.from(s)) >= 0) {
       throw new TesseraError('INVALID_ARGUMENT', 'split keys must be distinct and in byte order');
     }
+    checkSplitKey(s);
   }
   const bounds = ['', ...splits];
   return bounds.map((start, i) => ({

@@ -142,6 +142,13 @@ export interface GetRangeOptions extends GetRowOptions {
   readonly bytesMax: number;
   /** Keep only rows whose latest visible values satisfy it (all columns, not just `columns`). */
   readonly filter?: ColumnCondition;
+  /** Leave out a row equal to `start` (forward: rows > start; backward: rows < start). */
+  readonly startExclusive?: boolean;
+  /**
+   * Read only rows with `span.start <= rowKey < span.end` (null: unbounded),
+   * the rows of one range of the table (src/table/routing.ts).
+   */
+  readonly span?: { readonly start: Uint8Array | null; readonly end: Uint8Array | null };
 }
 
 /** One page of {@link getRange}. */
@@ -515,18 +522,35 @@ function rowBytes(row: Row): number {
 function dataInterval(
   start: Uint8Array,
   end: Uint8Array | null,
-  backward: boolean,
+  options: Pick<GetRangeOptions, 'direction' | 'startExclusive' | 'span'>,
 ): [Uint8Array, Uint8Array] {
-  if (!backward) return [rowPrefix(start), end === null ? DATA_END : rowPrefix(end)];
-  // Backward: start is the inclusive upper row bound, end the exclusive lower one.
-  return [end === null ? DATA_START : rowSpanEnd(end), rowSpanEnd(start)];
+  const exclusive = options.startExclusive === true;
+  let [lo, hi] =
+    options.direction === 'forward'
+      ? [exclusive ? rowSpanEnd(start) : rowPrefix(start), end === null ? DATA_END : rowPrefix(end)]
+      : // Backward: start is the upper row bound, end the exclusive lower one.
+        [
+          end === null ? DATA_START : rowSpanEnd(end),
+          exclusive ? rowPrefix(start) : rowSpanEnd(start),
+        ];
+  const span = options.span;
+  if (span?.start != null) {
+    const spanLo = rowPrefix(span.start);
+    if (compareBytes(spanLo, lo) > 0) lo = spanLo;
+  }
+  if (span?.end != null) {
+    const spanHi = rowPrefix(span.end);
+    if (compareBytes(spanHi, hi) < 0) hi = spanHi;
+  }
+  return [lo, hi];
 }
 
 /**
  * Reads one page of rows with encoded row keys in a range (Table Store
  * GetRange). Forward: `start <= rowKey < end`, ascending (`end` null: no
  * upper bound). Backward: `end < rowKey <= start`, descending (`end` null:
- * no lower bound). Rows without cells left after projection or rejected by
+ * no lower bound). `startExclusive` makes the start bound strict; `span`
+ * narrows the interval further. Rows without cells left after projection or rejected by
  * `filter` are skipped. A page ends after `limit` rows, before the row that
  * would take it past `bytesMax`, or at the first row boundary after
  * {@link RANGE_PAGE_RECORDS_MAX} records were examined; `next` then names
@@ -560,7 +584,9 @@ export function getRange(
   if (options.filter !== undefined) checkColumnCondition(options.filter);
   const backward = options.direction === 'backward';
   const rows: Row[] = [];
-  const [lo, hi] = dataInterval(start, end, backward);
+  if (options.span?.start != null) checkRowKey(options.span.start);
+  if (options.span?.end != null) checkRowKey(options.span.end);
+  const [lo, hi] = dataInterval(start, end, options);
   if (compareBytes(lo, hi) >= 0) return { rows, next: null };
 
   let bytes = 0;
@@ -623,7 +649,7 @@ export function gcRange(
   if (!(Number.isInteger(budget) && budget >= 1 && budget <= GC_BUDGET_RECORDS_MAX)) {
     throw invalid(`a GC budget must be an integer in 1..${GC_BUDGET_RECORDS_MAX}`);
   }
-  const [lo, hi] = dataInterval(start, end, false);
+  const [lo, hi] = dataInterval(start, end, { direction: 'forward' });
   let removed = 0;
   let examined = 0;
   if (compareBytes(lo, hi) >= 0) return { removed, examined, next: null };
