@@ -8,7 +8,12 @@
 import { TesseraError } from '../core/errors.ts';
 import type { TableWrite } from '../kv/command.ts';
 import { parseConditionJson, type ColumnCondition } from '../table/condition.ts';
-import { decodePrimaryKey, encodeBound, encodePrimaryKey } from '../table/key-codec.ts';
+import {
+  decodePrimaryKey,
+  decodePrimaryKeyPrefix,
+  encodeBound,
+  encodePrimaryKey,
+} from '../table/key-codec.ts';
 import type { GetRowOptions, Row } from '../table/row-store.ts';
 import { pkColumnTypes, type TableSchema } from '../table/schema.ts';
 import { INF_MAX, INF_MIN, type PkBound, type PkValue } from '../table/types.ts';
@@ -55,6 +60,18 @@ export function primaryKeyOf(
 export function primaryKeyJson(schema: TableSchema, rowKey: Uint8Array): Record<string, unknown> {
   const values = decodePrimaryKey(pkColumnTypes(schema), rowKey);
   return Object.fromEntries(schema.primaryKey.map((c, i) => [c.name, pkValueToJson(values[i]!)]));
+}
+
+/**
+ * The partial primary key `{partitionColumn: value}` of a range boundary
+ * inside a table (an encoded partition key, src/table/routing.ts). As a scan
+ * bound it stands for the boundary itself: below every row of that partition key.
+ */
+export function partitionKeyJson(schema: TableSchema, bytes: Uint8Array): Record<string, unknown> {
+  const first = schema.primaryKey[0]!;
+  const { values, end } = decodePrimaryKeyPrefix([first.type], bytes);
+  if (end !== bytes.length) invalid('a range boundary is not one partition key');
+  return { [first.name]: pkValueToJson(values[0]!) };
 }
 
 /** A cell value in a write: a JSON value, or `{"value": v, "version": ms}`. */

@@ -41,7 +41,7 @@ import {
 import { httpJson, requestFollowingLeader, sleep, type HttpReply } from '../node/http-client.ts';
 import { formatMembers, parseMembers } from '../node/members.ts';
 import { TesseraServer } from '../node/server.ts';
-import { tableRoutingKey } from '../server/meta.ts';
+import { splitList } from './split-args.ts';
 
 /** How long `dev` waits for a leader, in ms. */
 const DEV_LEADER_WAIT_MS = 30_000;
@@ -130,20 +130,6 @@ async function startCommand(flags: StartOptions) {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
-}
-
-/** `a,b,c` -> ["a", "b", "c"]; an empty text is no splits. */
-/**
- * `a,b,c` -> ["a", "b", "c"]; an empty text is no splits. `table:NAME`
- * stands for the routing key of table NAME (a split there puts the tables
- * named from NAME on into the next range). Sorted in key order.
- */
-function splitList(text: string): string[] {
-  if (text === '') return [];
-  return text
-    .split(',')
-    .map((s) => (s.startsWith('table:') ? tableRoutingKey(s.slice('table:'.length)) : s))
-    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
 function devMembers(basePort: number): string {
@@ -612,7 +598,7 @@ function program(): Command {
     .option('--grpc-port <port>', 'also serve the gRPC API on this port (on the HTTP host)')
     .option(
       '--initial-splits <keys>',
-      'a new cluster splits its key space at these keys (comma-separated; table:NAME = where table NAME goes; all founders alike)',
+      'a new cluster splits its key space at these keys (comma-separated; table:NAME = where table NAME starts, table:NAME:TYPE:VALUE = inside table NAME at that partition key; all founders alike)',
     )
     .option('--join', 'join an existing cluster: wait for `tessera member add` instead of founding')
     .action(startCommand);

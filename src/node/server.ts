@@ -56,13 +56,14 @@ import {
   initialMetaPairs,
   memberKey,
   tableKey,
-  tableRoutingKey,
   TABLE_KEYS,
   type MemberRecord,
   type TableRecord,
 } from '../server/meta.ts';
-import { alterTable, parseTableSchema, type TableSchema } from '../table/schema.ts';
+import { alterTable, parseTableSchema, pkColumnTypes, type TableSchema } from '../table/schema.ts';
 import { getRange, getRow } from '../table/row-store.ts';
+import { compareBytes } from '../table/key-codec.ts';
+import { rowRoutingKey, rowSpanOf, routingKeyAt } from '../table/routing.ts';
 import {
   ROW_SCAN_LIMIT_DEFAULT,
   ROW_SCAN_LIMIT_MAX,
@@ -74,6 +75,7 @@ import {
   putWrite,
   readOptionsOf,
   rowJson,
+  partitionKeyJson,
   scanBoundsOf,
   updateWrite,
 } from '../api/table-json.ts';
@@ -196,8 +198,9 @@ export class TesseraServer implements KvService, TableService {
   private members = new Map<NodeId, MemberRecord>();
   private metaChanged = false;
   /** Table garbage collection: the next row to collect from, per table id (leaders only). */
-  private readonly gcCursor = new Map<number, Uint8Array>();
-  private readonly gcInFlight = new Set<number>();
+  /** GC cursors and commands in flight, by `tableId:rangeId`. */
+  private readonly gcCursor = new Map<string, Uint8Array>();
+  private readonly gcInFlight = new Set<string>();
   private gcTicks = 0;
   private storage: { log: LogEngine; state: LmdbStateEngine } | null = null;
   private running: Running | null = null;
@@ -417,6 +420,7 @@ export class TesseraServer implements KvService, TableService {
   /** {@inheritDoc KvService.createTable} */
   async createTable(input: unknown, session: Session | null): Promise<TableSchema> {
     const schema = parseTableSchema(input);
+    this.checkPartitionSplits(schema);
     const record: TableRecord = { id: randomInt(1, 2 ** 32), schema };
     const op: WriteOp = {
       op: 'cas',
@@ -427,6 +431,28 @@ export class TesseraServer implements KvService, TableService {
     const r = await this.writeTo(this.hostedOrFail(META_RANGE), op, session);
     if (!r.ok) throw new TesseraError('ALREADY_EXISTS', `table ${schema.name} already exists`);
     return schema;
+  }
+
+  /**
+   * Ranges split a table's rows at partition keys of one type (the cluster's
+   * `table:NAME:TYPE:VALUE` splits); a table of that name must have a
+   * partition key of that type, or its rows could not be told apart at the
+   * boundary. INVALID_SCHEMA otherwise.
+   */
+  private checkPartitionSplits(schema: TableSchema): void {
+    const first = schema.primaryKey[0]!;
+    for (const d of this.rangeMap.ranges) {
+      const span = rowSpanOf(schema.name, d.start, d.end);
+      if (span?.start == null) continue;
+      try {
+        partitionKeyJson(schema, span.start);
+      } catch {
+        throw new TesseraError(
+          'INVALID_SCHEMA',
+          `the cluster splits table ${schema.name} at a partition key that is not of type ${first.type}; primaryKey[0] must match it`,
+        );
+      }
+    }
   }
 
   /** {@inheritDoc KvService.listTables} */
@@ -486,7 +512,7 @@ export class TesseraServer implements KvService, TableService {
           ? updateWrite(t.schema, t.id, body)
           : deleteWrite(t.schema, t.id, body);
     const op: WriteOp = { op: 'table', key: '', value: null, expect: null, table };
-    const r = await this.writeTo(this.rangeOf(tableRoutingKey(name)), op, session);
+    const r = await this.writeTo(this.rowRange(name, t.schema, table.rowKey), op, session);
     if (!r.ok) {
       const e = r.error ?? { code: 'INTERNAL', message: 'the row write did not apply' };
       throw new TesseraError(
@@ -508,7 +534,7 @@ export class TesseraServer implements KvService, TableService {
     const { rowKey } = primaryKeyOf(t.schema, b.primaryKey);
     const options = readOptionsOf(b);
     const key = new Uint8Array(Buffer.from(rowKey, 'base64'));
-    return this.readState(this.rangeOf(tableRoutingKey(name)), linearizable, (sm) => {
+    return this.readState(this.rowRange(name, t.schema, rowKey), linearizable, (sm) => {
       const row = getRow(sm.tableView(t.id), key, options, t.schema, Date.now());
       return row === null ? null : rowJson(t.schema, row);
     });
@@ -520,7 +546,11 @@ export class TesseraServer implements KvService, TableService {
     body: unknown,
     linearizable: boolean,
     pageBytesMax: number = ROW_PAGE_BYTES_MAX,
-  ): Promise<{ rows: Record<string, unknown>[]; next: Record<string, unknown> | null }> {
+  ): Promise<{
+    rows: Record<string, unknown>[];
+    next: Record<string, unknown> | null;
+    nextExclusive?: true;
+  }> {
     const t = await this.tableNamed(name, linearizable);
     const b = jsonObject(body, 'the body');
     if (b.direction !== undefined && b.direction !== 'forward' && b.direction !== 'backward') {
@@ -538,22 +568,50 @@ export class TesseraServer implements KvService, TableService {
         `limit must be an integer from 1 to ${ROW_SCAN_LIMIT_MAX}`,
       );
     }
-    const { start, end } = scanBoundsOf(t.schema, b, direction === 'backward');
+    if (b.startExclusive !== undefined && typeof b.startExclusive !== 'boolean') {
+      throw new TesseraError('INVALID_ARGUMENT', 'startExclusive must be a boolean');
+    }
+    const startExclusive = b.startExclusive === true;
+    const backward = direction === 'backward';
+    const { start, end } = scanBoundsOf(t.schema, b, backward);
+    // The range holding the scan's first row: the one holding `start`, or,
+    // for a backward scan from an exclusive start, the one just below it.
+    const at = routingKeyAt(name, start);
+    const d =
+      backward && startExclusive ? this.rangeMap.lookupBefore(at) : this.rangeMap.lookup(at);
+    if (d === undefined)
+      throw new TesseraError('UNAVAILABLE', 'this node does not know the ranges yet');
+    const span = rowSpanOf(name, d.start, d.end) ?? { start: null, end: null };
     const filter = filterOf(b);
     const options = {
       ...readOptionsOf(b),
       direction,
       limit: limit as number,
       bytesMax: Math.min(pageBytesMax, ROW_PAGE_BYTES_MAX),
+      startExclusive,
+      span,
       ...(filter !== undefined ? { filter } : {}),
     } as const;
-    return this.readState(this.rangeOf(tableRoutingKey(name)), linearizable, (sm) => {
+    // Where the scan goes on past this range, if its bounds reach beyond it:
+    // forward from the range's end (inclusive), backward from its start (exclusive).
+    const edge = backward ? span.start : span.end;
+    const beyond =
+      edge !== null &&
+      (end === null || (backward ? compareBytes(end, edge) < 0 : compareBytes(edge, end) < 0));
+    return this.readState(this.hostedOrFail(d.id), linearizable, (sm) => {
       const page = getRange(sm.tableView(t.id), start, end, options, t.schema, Date.now());
-      return {
-        rows: page.rows.map((r) => rowJson(t.schema, r)),
-        next: page.next === null ? null : primaryKeyJson(t.schema, page.next),
-      };
+      const rows = page.rows.map((r) => rowJson(t.schema, r));
+      if (page.next !== null) return { rows, next: primaryKeyJson(t.schema, page.next) };
+      if (!beyond) return { rows, next: null };
+      const next = partitionKeyJson(t.schema, edge);
+      return backward ? { rows, next, nextExclusive: true as const } : { rows, next };
     });
+  }
+
+  /** The range of table `name`'s row with encoded key `rowKey` (base64). */
+  private rowRange(name: string, schema: TableSchema, rowKey: string): Hosted {
+    const bytes = new Uint8Array(Buffer.from(rowKey, 'base64'));
+    return this.rangeOf(rowRoutingKey(name, pkColumnTypes(schema), bytes));
   }
 
   /** {@inheritDoc TableService.primaryKeyOf} */
@@ -597,7 +655,7 @@ export class TesseraServer implements KvService, TableService {
             : kind === 'update'
               ? updateWrite(t.schema, t.id, w)
               : deleteWrite(t.schema, t.id, w);
-        return { write, host: this.rangeOf(tableRoutingKey(name)) };
+        return { write, host: this.rowRange(name, t.schema, write.rowKey) };
       }),
     );
     // One command per range, in the order of the batch; atomic only within one range.
@@ -967,9 +1025,11 @@ export class TesseraServer implements KvService, TableService {
   }
 
   /**
-   * For each table whose range this node leads: if a local dry run finds
-   * garbage from the table's cursor on, proposes one bounded `gc` command
-   * (one in flight per table) and moves the cursor to where it stopped.
+   * For each range of a table that this node leads: if a local dry run
+   * finds garbage from the cursor of that table in that range on, proposes
+   * one bounded `gc` command (one in flight per table and range) and moves
+   * the cursor to where it stopped. A range's replicas hold only the rows
+   * routed to it, so each range collects its own.
    */
   private collectGarbage(): void {
     const meta = this.hosted.get(META_RANGE);
@@ -977,48 +1037,49 @@ export class TesseraServer implements KvService, TableService {
     for (const raw of readAll(meta.replica.sm, TABLE_KEYS)) {
       const record = JSON.parse(raw) as TableRecord;
       const schema = parseTableSchema(record.schema);
-      const id = record.id;
-      const d = this.rangeMap.lookup(tableRoutingKey(schema.name));
-      const h = d === undefined ? undefined : this.hosted.get(d.id);
-      if (h === undefined || this.gcInFlight.has(id) || h.replica.raft.status().role !== 'leader')
-        continue;
-      const start = this.gcCursor.get(id) ?? new Uint8Array(0);
-      const dry = garbageIn(
-        h.replica.sm.tableView(id),
-        start,
-        schema,
-        Date.now(),
-        GC_BUDGET_DEFAULT,
-      );
-      if (dry.removable === 0) {
-        if (dry.next === null) this.gcCursor.delete(id);
-        else this.gcCursor.set(id, dry.next);
-        continue;
+      for (const d of this.rangeMap.ranges) {
+        if (rowSpanOf(schema.name, d.start, d.end) === null) continue;
+        const h = this.hosted.get(d.id);
+        if (h !== undefined && h.replica.raft.status().role === 'leader') {
+          this.collectGarbageIn(h, record.id, schema);
+        }
       }
-      const table: TableWrite = {
-        tableId: id,
-        options: {
-          maxVersions: schema.maxVersions,
-          ttlSeconds: schema.ttlSeconds,
-          maxVersionOffsetSeconds: schema.maxVersionOffsetSeconds,
-        },
-        rowKey: Buffer.from(start).toString('base64'),
-        kind: 'gc',
-        budget: GC_BUDGET_DEFAULT,
-      };
-      this.gcInFlight.add(id);
-      this.writeTo(h, { op: 'table', key: '', value: null, expect: null, table }, null)
-        .then((r) => {
-          this.metrics.gcRemoved(r.gc?.removed ?? 0);
-          const next = r.gc?.next ?? null;
-          if (next === null) this.gcCursor.delete(id);
-          else this.gcCursor.set(id, new Uint8Array(Buffer.from(next, 'base64')));
-        })
-        .catch(() => {
-          // Lost leadership or timed out: the next round tries again.
-        })
-        .finally(() => this.gcInFlight.delete(id));
     }
+  }
+
+  private collectGarbageIn(h: Hosted, id: number, schema: TableSchema): void {
+    const cursor = `${id}:${h.range}`;
+    if (this.gcInFlight.has(cursor)) return;
+    const start = this.gcCursor.get(cursor) ?? new Uint8Array(0);
+    const dry = garbageIn(h.replica.sm.tableView(id), start, schema, Date.now(), GC_BUDGET_DEFAULT);
+    if (dry.removable === 0) {
+      if (dry.next === null) this.gcCursor.delete(cursor);
+      else this.gcCursor.set(cursor, dry.next);
+      return;
+    }
+    const table: TableWrite = {
+      tableId: id,
+      options: {
+        maxVersions: schema.maxVersions,
+        ttlSeconds: schema.ttlSeconds,
+        maxVersionOffsetSeconds: schema.maxVersionOffsetSeconds,
+      },
+      rowKey: Buffer.from(start).toString('base64'),
+      kind: 'gc',
+      budget: GC_BUDGET_DEFAULT,
+    };
+    this.gcInFlight.add(cursor);
+    this.writeTo(h, { op: 'table', key: '', value: null, expect: null, table }, null)
+      .then((r) => {
+        this.metrics.gcRemoved(r.gc?.removed ?? 0);
+        const next = r.gc?.next ?? null;
+        if (next === null) this.gcCursor.delete(cursor);
+        else this.gcCursor.set(cursor, new Uint8Array(Buffer.from(next, 'base64')));
+      })
+      .catch(() => {
+        // Lost leadership or timed out: the next round tries again.
+      })
+      .finally(() => this.gcInFlight.delete(cursor));
   }
 
   private schedulePump(): void {

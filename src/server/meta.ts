@@ -181,6 +181,19 @@ export class RangeMap {
     return found;
   }
 
+  /**
+   * The range holding the greatest keys below `key` (the one whose start is
+   * below `key`), or undefined when there is none.
+   */
+  lookupBefore(key: string): RangeDescriptor | undefined {
+    let found: RangeDescriptor | undefined;
+    for (const r of this.ranges) {
+      if (compareKeys(r.start, key) >= 0) break;
+      found = r;
+    }
+    return found;
+  }
+
   /** The descriptor of range `id`, if it is a data range. */
   byId(id: RangeId): RangeDescriptor | undefined {
     return this.ranges.find((r) => r.id === id);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { httpCaller, type Reply } from '../support/http-call.ts';
 import { LocalCluster } from '../support/local-cluster.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -22,49 +23,7 @@ after(async () => {
   await cluster.dispose();
 });
 
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-/** One request, following NOT_LEADER hints and retrying while the cluster settles (bounded). */
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<Reply> {
-  let target = endpoints[0]!;
-  let last: Reply | null = null;
-  for (let attempt = 0; attempt < 30; attempt++) {
-    const res = await fetch(`http://${target}${path}`, {
-      method,
-      headers: {
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...headers,
-      },
-      ...(body !== undefined
-        ? { body: typeof body === 'string' ? body : JSON.stringify(body) }
-        : {}),
-    }).catch(() => null);
-    if (res === null) {
-      target = endpoints[(endpoints.indexOf(target) + 1) % endpoints.length]!;
-      continue;
-    }
-    last = { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    const hint = (last.body.leaderHint as { http?: string } | undefined)?.http;
-    if (last.body.code === 'NOT_LEADER' && hint !== undefined) {
-      target = hint;
-      continue;
-    }
-    if (last.body.retryable === 'yes') {
-      await new Promise((r) => setTimeout(r, 100));
-      continue;
-    }
-    return last;
-  }
-  assert.fail(`no answer for ${method} ${path}: ${JSON.stringify(last)}`);
-}
+const call = httpCaller(() => endpoints);
 
 const USERS = {
   name: 'users',

@@ -585,6 +585,49 @@ describe('getRange', () => {
     assert.deepEqual(getRange(v, b(2), b(1), opts(), OPTS, T0), { rows: [], next: null });
   });
 
+  it('startExclusive and span narrow the interval exactly (against a reference filter)', () => {
+    const v = fill();
+    const bounds = [null, b(), b(0), b(0, 0), b(0, 5), b(1), b(1, 0), b(2), b(3)];
+    const below = (x: Uint8Array, y: Uint8Array): boolean => compareBytes(x, y) < 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...bounds.slice(1)),
+        fc.constantFrom(...bounds),
+        fc.boolean(),
+        fc.boolean(),
+        fc.constantFrom(...bounds),
+        fc.constantFrom(...bounds),
+        (start, end, backward, startExclusive, spanStart, spanEnd) => {
+          const span = { start: spanStart, end: spanEnd };
+          const page = getRange(
+            v,
+            start!,
+            end,
+            opts({ direction: backward ? 'backward' : 'forward', startExclusive, span }),
+            OPTS,
+            T0,
+          );
+          const inSpan = (k: Uint8Array): boolean =>
+            (spanStart === null || !below(k, spanStart)) && (spanEnd === null || below(k, spanEnd));
+          const expected = keys
+            .filter((k) => {
+              const c = compareBytes(k, start!);
+              const fromStart = backward
+                ? c < 0 || (c === 0 && !startExclusive)
+                : c > 0 || (c === 0 && !startExclusive);
+              const toEnd = end === null || (backward ? below(end, k) : below(k, end));
+              return fromStart && toEnd && inSpan(k);
+            })
+            .sort(compareBytes);
+          if (backward) expected.reverse();
+          assert.deepEqual(names(page.rows), expected.map(hex));
+          assert.equal(page.next, null);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('pages by limit and bytes and continues from next', () => {
     const v = fill();
     const p1 = getRange(v, b(), null, opts({ limit: 4 }), OPTS, T0);
