@@ -200,7 +200,12 @@ export interface TableService {
     linearizable: boolean,
     /** Bytes of rows in the page (default 4 MiB; gRPC asks less, to fit its response limit). */
     pageBytesMax?: number,
-  ): Promise<{ rows: Record<string, unknown>[]; next: Record<string, unknown> | null }>;
+  ): Promise<{
+    rows: Record<string, unknown>[];
+    next: Record<string, unknown> | null;
+    /** Set when the next page must leave `next` out (pass it back as `startExclusive`). */
+    nextExclusive?: true;
+  }>;
 }
 
 type KeyRequest = FastifyRequest<{ Params: { key: string } }>;

@@ -123,6 +123,7 @@ export function tableHandlers(service: TableService): Readonly<Record<TableMetho
       return {
         rows: page.rows.map(rowFromJson),
         ...(page.next !== null ? { next: primaryKeyFromJson(page.next) } : {}),
+        ...(page.nextExclusive === true ? { next_exclusive: true } : {}),
       };
     },
     BatchGetRow: async (req) => {
@@ -254,6 +255,7 @@ function rangeBody(req: DecodedRequest): Record<string, unknown> {
   if (Object.keys(end).length > 0) out.end = end;
   const limit = uint32Field(req.limit, 'limit');
   if (limit !== undefined) out.limit = limit;
+  if (boolField(req.start_exclusive, 'start_exclusive') === true) out.startExclusive = true;
   if (req.filter !== undefined && req.filter !== null) {
     out.filter = columnConditionToJson(req.filter, 'filter');
   }

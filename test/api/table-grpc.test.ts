@@ -310,6 +310,26 @@ test('GetRange pages forward and backward between INF bounds', async () => {
   assert.deepEqual(await scan('BACKWARD', bound('INF_MAX'), bound('INF_MIN')), [...all].reverse());
   // A value bound is inclusive at the start, exclusive at the end.
   assert.deepEqual(await scan('FORWARD', pk('b', '3'), pk('b', '6')), ['3', '4', '5']);
+  // start_exclusive leaves the start row out, either way.
+  for (const [direction, end, expected] of [
+    ['FORWARD', bound('INF_MAX'), ['4', '5', '6']],
+    ['BACKWARD', bound('INF_MIN'), ['2', '1']],
+  ] as const) {
+    const res = await ok('GetRange', {
+      table: TABLE,
+      start: pk('b', '3'),
+      start_exclusive: true,
+      end,
+      direction,
+      limit: 3,
+    });
+    const rows = res.rows as { primary_key: { value: Res }[] }[];
+    assert.deepEqual(
+      rows.map((r) => r.primary_key[1]!.value.integer_value),
+      expected,
+    );
+    assert.notEqual(res.next_exclusive, true, 'no range edge in this one-range table');
+  }
   // A filter keeps the rows for which it holds.
   const even = await ok('GetRange', {
     table: TABLE,
