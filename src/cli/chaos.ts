@@ -64,9 +64,12 @@ import {
 import { intOption } from './args.ts';
 import { freePorts } from '../node/ports.ts';
 
+/**
+ * Initial split points of the chaos cluster's key space (the keys are k0,
+ * k1, ...), and one inside the workload table, whose rows thus live in two ranges.
+ */
+const CHAOS_SPLITS = ['k3', 'k6', 'table:chaos:string:k5'];
 /** Deadline of one HTTP request, in ms. */
-/** Initial split points of the chaos cluster's key space (the keys are k0, k1, ...). */
-const CHAOS_SPLITS = ['k3', 'k6'];
 const REQUEST_TIMEOUT_MS = 1_000;
 /** Deadline of one client operation, all its retries included, in ms. */
 const OP_DEADLINE_MS = 3_000;
