@@ -2,7 +2,7 @@
  * The `tessera` command line:
  *
  *   tessera start --id N --dir D --cluster ID --members LIST [--initial-splits K1,K2] [--join]
- *   tessera dev [--dir ./.tessera/dev] [--base-port 7000] [--initial-splits m]
+ *   tessera dev [--dir ./.tessera/dev] [--base-port 7000] [--initial-splits m,table:users:string:us]
  *   tessera put KEY VALUE | get KEY | del KEY | cas | scan  [--endpoints LIST]
  *   tessera status [--endpoints LIST] [--json]
  *   tessera member add ID --raft HOST:PORT --http HOST:PORT | member remove ID
@@ -131,6 +131,12 @@ async function startCommand(flags: StartOptions) {
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }
+
+/**
+ * The dev cluster's splits: key-value keys at `m`, and table `users` (the
+ * README's example) at region `us`, so that its scans cross ranges.
+ */
+const DEV_SPLITS = 'm,table:users:string:us';
 
 function devMembers(basePort: number): string {
   const members = new Map(
@@ -610,7 +616,11 @@ function program(): Command {
       'raft ports P+1..P+3, http ports P+1001..P+1003, grpc ports P+2001..P+2003',
       '7000',
     )
-    .option('--initial-splits <keys>', 'split the key space at these keys (comma-separated)', 'm')
+    .option(
+      '--initial-splits <keys>',
+      'split the key space at these keys (comma-separated; as for start)',
+      DEV_SPLITS,
+    )
     .action(devCommand);
   const endpoints = '--endpoints <list>';
   const endpointsHelp = 'HOST:PORT,... (default: $TESSERA_ENDPOINTS)';
