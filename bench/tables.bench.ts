@@ -41,7 +41,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { TesseraClient } from '../src/client/client.ts';
-import type { PrimaryKeyOf, TableHandle } from '../src/client/tables.ts';
+import type { PkBoundOf, TableHandle } from '../src/client/tables.ts';
 import { MAX_VERSIONS_LIMIT } from '../src/table/schema.ts';
 import { GC_INTERVAL_MS } from '../src/node/server.ts';
 import { startCluster, waitForWrites } from './cluster.ts';
@@ -189,18 +189,19 @@ async function scanPhase(
   seconds: number,
   scanners: number,
 ): Promise<{ pages: PhaseResult; rows: number; rowsPerSec: number; passes: number }> {
-  const cursors: (PrimaryKeyOf<Row, Key> | null)[] = Array.from({ length: scanners }, () => null);
+  type Cursor = { readonly start: PkBoundOf<Row, Key>; readonly exclusive: boolean } | null;
+  const cursors: Cursor[] = Array.from({ length: scanners }, () => null);
   let rows = 0;
   let passes = 0;
   const pages = await phase(seconds, scanners, async (w) => {
     const from = cursors[w] ?? null;
     const page = await table.scan({
       limit: SCAN_PAGE_ROWS,
-      ...(from === null ? {} : { start: from }),
+      ...(from === null ? {} : { start: from.start, startExclusive: from.exclusive }),
     });
     rows += page.rows.length;
     if (page.next === null) passes += 1;
-    cursors[w] = page.next;
+    cursors[w] = page.next === null ? null : { start: page.next, exclusive: page.nextExclusive };
   });
   return { pages, rows, rowsPerSec: round(rows / pages.elapsedS, 1), passes };
 }

@@ -10,7 +10,16 @@
  * in scan bounds.
  */
 import { TesseraError } from '../core/errors.ts';
-import type { RowUpdate, TableSchemaInput, Versioned } from '../client/tables.ts';
+import {
+  rowToJson,
+  scanBoundToJson,
+  type AnyRow,
+  type RowPage,
+  type RowUpdate,
+  type ScanRowsOptions,
+  type TableSchemaInput,
+  type Versioned,
+} from '../client/tables.ts';
 import { parseConditionJson, type RowCondition } from '../table/condition.ts';
 import {
   INF_MAX,
@@ -140,6 +149,49 @@ export function boundFromJsonArg(json: unknown, what: string): Record<string, Pk
     else Object.assign(out, pkFromJsonArg({ [col]: v }, what));
   }
   return out;
+}
+
+/** The flags of `tessera row scan`, as commander hands them over. */
+export interface ScanFlags {
+  readonly start?: string;
+  readonly startExclusive?: boolean;
+  readonly end?: string;
+  readonly limit?: string;
+  readonly backward?: boolean;
+  readonly maxVersions?: string;
+  readonly serializable?: boolean;
+}
+
+/** The scan `tessera row scan TABLE ...` asks for (one page). */
+export function scanFromFlags(o: ScanFlags): ScanRowsOptions<AnyRow, never> {
+  return {
+    ...(o.start !== undefined
+      ? { start: boundFromJsonArg(parseJsonArg(o.start, '--start'), '--start') }
+      : {}),
+    ...(o.startExclusive === true ? { startExclusive: true } : {}),
+    ...(o.end !== undefined
+      ? { end: boundFromJsonArg(parseJsonArg(o.end, '--end'), '--end') }
+      : {}),
+    ...(o.limit !== undefined ? { limit: intFlag(o.limit, 'limit', 1) } : {}),
+    ...(o.backward === true ? { direction: 'backward' as const } : {}),
+    ...(o.maxVersions !== undefined
+      ? { maxVersions: intFlag(o.maxVersions, 'max-versions', 1) }
+      : {}),
+    ...(o.serializable === true ? { consistency: 'serializable' as const } : {}),
+  };
+}
+
+/**
+ * What `tessera row scan` prints of a page: `{rows, next}`, and
+ * `nextExclusive: true` when the next page starts strictly past `next`
+ * (continue with `--start '<next>' --start-exclusive`).
+ */
+export function scanPageJson(page: RowPage<AnyRow, never>): Record<string, unknown> {
+  return {
+    rows: page.rows.map(rowToJson),
+    next: page.next === null ? null : scanBoundToJson(page.next),
+    ...(page.nextExclusive ? { nextExclusive: true } : {}),
+  };
 }
 
 /** The row condition of `--expect exist|not-exist|ignore` and `--if '<column condition>'`. */

@@ -8,6 +8,7 @@
  *   tessera member add ID --raft HOST:PORT --http HOST:PORT | member remove ID
  *   tessera table create NAME --pk COL:TYPE,... | table describe NAME | table list | table drop NAME
  *   tessera row put|get|update|delete TABLE '<json>' ... | row scan TABLE [--start/--end '<pk json>']
+ *     [--start-exclusive]
  *
  * LIST of members: `1=127.0.0.1:7001/127.0.0.1:8001,...` (raft/http);
  * LIST of endpoints: `127.0.0.1:8001,127.0.0.1:8002`, or env TESSERA_ENDPOINTS.
@@ -28,15 +29,17 @@ import { rowToJson, type WriteRowOptions } from '../client/tables.ts';
 import { TesseraError } from '../core/errors.ts';
 import { attributeToJson } from '../table/values.ts';
 import {
-  boundFromJsonArg,
   cellsFromJson,
   conditionFromFlags,
   intFlag,
   parseJsonArg,
   pkFromJsonArg,
+  scanFromFlags,
+  scanPageJson,
   tableSchemaFromFlags,
   updateFromJsonArg,
   type CreateTableFlags,
+  type ScanFlags,
 } from './table-args.ts';
 import { httpJson, requestFollowingLeader, sleep, type HttpReply } from '../node/http-client.ts';
 import { formatMembers, parseMembers } from '../node/members.ts';
@@ -556,35 +559,8 @@ async function rowDeleteCommand(
   printJson({ ok: true });
 }
 
-async function rowScanCommand(
-  table: string,
-  o: ClientFlags & {
-    start?: string;
-    end?: string;
-    limit?: string;
-    backward?: boolean;
-    maxVersions?: string;
-    serializable?: boolean;
-  },
-) {
-  const page = await rowsOf(table, o).scan({
-    ...(o.start !== undefined
-      ? { start: boundFromJsonArg(parseJsonArg(o.start, '--start'), '--start') }
-      : {}),
-    ...(o.end !== undefined
-      ? { end: boundFromJsonArg(parseJsonArg(o.end, '--end'), '--end') }
-      : {}),
-    ...(o.limit !== undefined ? { limit: intFlag(o.limit, 'limit', 1) } : {}),
-    ...(o.backward === true ? { direction: 'backward' as const } : {}),
-    ...(o.maxVersions !== undefined
-      ? { maxVersions: intFlag(o.maxVersions, 'max-versions', 1) }
-      : {}),
-    ...(o.serializable === true ? { consistency: 'serializable' as const } : {}),
-  });
-  printJson({
-    rows: page.rows.map(rowToJson),
-    next: page.next === null ? null : rowToJson({ primaryKey: page.next, columns: {} }).primaryKey,
-  });
+async function rowScanCommand(table: string, o: ClientFlags & ScanFlags) {
+  printJson(scanPageJson(await rowsOf(table, o).scan(scanFromFlags(o))));
 }
 
 function fail(message: string): never {
@@ -731,6 +707,10 @@ function program(): Command {
     .option(
       '--start <pk>',
       'first primary key (inclusive) as JSON; {"$inf":"min"|"max"} per column',
+    )
+    .option(
+      '--start-exclusive',
+      'leave out rows equal to --start (to continue after a page with nextExclusive)',
     )
     .option('--end <pk>', 'last primary key (exclusive) as JSON')
     .option('--limit <n>', 'rows in the page (1..1000, default 100)')

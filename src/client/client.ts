@@ -3,7 +3,12 @@
  *
  * Routing: each attempt goes to the cached leader if there is one, else to
  * the configured endpoints in turn; a NOT_LEADER answer's `leaderHint.http`
- * is followed and cached, a node that fails is dropped from the cache.
+ * is followed and cached, a node that fails is dropped from the cache. There
+ * is one such leader cache per range: a key-value request goes through the
+ * cache of the range holding its key, a table row request through that of
+ * the range holding its rows' routing key (tables.ts, table/routing.ts),
+ * computed with the table's primary-key columns, which the client learns
+ * from the table's schema and caches.
  *
  * Exactly-once writes: every write carries an exactly-once session id and
  * sequence number (`x-tessera-client` / `x-tessera-seq`, see
@@ -50,6 +55,8 @@ import {
   TableHandle,
   batchGetRows,
   batchWriteRows,
+  routeOf,
+  suggestsSchemaChange,
   type AnyRow,
   type BatchGetItem,
   type BatchResult,
@@ -57,12 +64,13 @@ import {
   type RowOf,
   type ColumnName,
   type RowShape,
+  type RowPosition,
   type TableChanges,
   type TableRequest,
   type TableSchemaInput,
   type TableTransport,
 } from './tables.ts';
-import type { TableSchema } from '../table/schema.ts';
+import type { PkColumnSchema, TableSchema } from '../table/schema.ts';
 
 export type { NodeStatus };
 
@@ -90,8 +98,14 @@ interface ApiRequest {
   readonly routeKey?: string;
   /** Route to the leader of this range. */
   readonly range?: number;
-  /** Route to the leader cached for this table's rows (see {@link TesseraClient.table}). */
+  /**
+   * Route to the leader of the range holding this table's rows at
+   * `position`; without a position, or when the client cannot tell the
+   * range, to the leader cached for the table's rows.
+   */
   readonly routeTable?: string;
+  /** Where in `routeTable` the request's rows lie. */
+  readonly position?: RowPosition;
 }
 
 type AttemptResult =
@@ -105,6 +119,15 @@ const HINTS_WITHOUT_BACKOFF_MAX = 1;
 const RANGES_RELOAD_MS = 1_000;
 /** Timeout of one attempt to load the range map, in ms. */
 const RANGES_LOAD_TIMEOUT_MS = 2_000;
+/** How long a failed read of a table's schema keeps the client from asking again, in ms. */
+const SCHEMA_RELOAD_MS = 1_000;
+/** Timeout of one read of a table's schema for routing, in ms. */
+const SCHEMA_LOAD_TIMEOUT_MS = 2_000;
+/**
+ * Tables whose primary-key columns the client caches at once. Beyond it the
+ * least recently added entry is dropped (read again when needed).
+ */
+const TABLE_SCHEMAS_MAX = 1024;
 /** Pages one {@link TesseraClient.scan} call reads at most (each from one range). */
 const SCAN_PAGES_MAX = 10_000;
 
@@ -134,6 +157,15 @@ export interface MemberChange {
   readonly ranges: readonly number[];
 }
 
+/**
+ * What the client knows of a table's primary key for routing: its columns,
+ * the read of its schema in flight, or when that read last failed.
+ */
+type KeyColumnsEntry =
+  | { readonly columns: readonly PkColumnSchema[] }
+  | { readonly loading: Promise<readonly PkColumnSchema[] | null> }
+  | { readonly failedAt: number };
+
 /** One page of a scan: pairs in key order and where to continue (null: the end). */
 export interface ScanPage {
   readonly pairs: readonly { readonly key: string; readonly value: string }[];
@@ -146,8 +178,10 @@ export class TesseraClient {
   private readonly router: LeaderRouter;
   /** One leader cache per range id. */
   private readonly routers = new Map<number, LeaderRouter>();
-  /** One leader cache per table name: the server routes a table's rows to its range. */
+  /** One leader cache per table name: for row requests whose range the client cannot tell. */
   private readonly tableRouters = new Map<string, LeaderRouter>();
+  /** The primary-key columns of tables, by name, for routing their rows. */
+  private readonly keyColumns = new Map<string, KeyColumnsEntry>();
   private readonly catalog: TableCatalog;
   private readonly tableTransport: TableTransport;
   private readonly sessions: SessionPool;
@@ -166,11 +200,16 @@ export class TesseraClient {
       randomClientId,
     );
     this.tableTransport = {
-      read: (req, opts) => this.send(apiRequestOf(req, false), opts),
+      read: (req, opts) => this.sendTable(apiRequestOf(req, false), opts),
       write: (req, opts) =>
         this.withSession(opts, (session, o) =>
-          this.send({ ...apiRequestOf(req, true), session }, o),
+          this.sendTable({ ...apiRequestOf(req, true), session }, o),
         ),
+      rangeOf: async (table, position, opts) =>
+        (await this.rangeOfRows(table, position, opts.signal))?.id ?? null,
+      forgetSchema: (table) => {
+        this.keyColumns.delete(table);
+      },
     };
     this.catalog = new TableCatalog(this.tableTransport);
   }
@@ -192,7 +231,9 @@ export class TesseraClient {
 
   /**
    * The node the client believes leads the rows of table `table`
-   * (`http://host:port`), or null if it has none cached.
+   * (`http://host:port`), or null if it has none cached: the leader cache
+   * of the table's row requests whose range the client cannot tell (see
+   * {@link leaderEndpoint} for the leader of a range).
    */
   tableLeaderEndpoint(table: string): string | null {
     return this.tableRouters.get(table)?.cachedLeader ?? null;
@@ -591,11 +632,17 @@ export class TesseraClient {
 
   /**
    * The leader cache a request goes through: its range's (loading the range
-   * map first if the client has none), else the one for requests that name no range.
+   * map first if the client has none), else for table rows their table's,
+   * else the one for requests that name no range.
    */
   private async routerFor(req: ApiRequest, signal: AbortSignal | undefined): Promise<LeaderRouter> {
-    if (req.routeTable !== undefined) return this.tableRouter(req.routeTable);
     let range = req.range;
+    if (range === undefined && req.routeTable !== undefined) {
+      if (req.position !== undefined) {
+        range = (await this.rangeOfRows(req.routeTable, req.position, signal))?.id;
+      }
+      if (range === undefined) return this.tableRouter(req.routeTable);
+    }
     if (range === undefined && req.routeKey !== undefined) {
       if (this.rangeCache === null) await untilAborted(this.loadRanges(), signal);
       range = this.rangeCache?.lookup(req.routeKey)?.id;
@@ -607,6 +654,94 @@ export class TesseraClient {
       this.routers.set(range, router);
     }
     return router;
+  }
+
+  /**
+   * Sends a tables API request; an error that suggests the table's schema
+   * changed drops the client's copy of its key columns.
+   */
+  private async sendTable(req: ApiRequest, opts: CallOptions): Promise<unknown> {
+    try {
+      return await this.send(req, opts);
+    } catch (e) {
+      const table = req.routeTable;
+      if (table !== undefined && e instanceof TesseraError && suggestsSchemaChange(e.code)) {
+        this.keyColumns.delete(table);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The range the client believes holds `table`'s rows at `position`
+   * (loading the table's key columns and the range map if needed), or
+   * undefined if it cannot tell.
+   */
+  private async rangeOfRows(
+    table: string,
+    position: RowPosition,
+    signal: AbortSignal | undefined,
+  ): Promise<ClientRange | undefined> {
+    const [columns] = await Promise.all([
+      this.keyColumnsOf(table, signal),
+      this.rangeCache === null ? untilAborted(this.loadRanges(), signal) : undefined,
+    ]);
+    if (columns === null || this.rangeCache === null) return undefined;
+    const route = routeOf(table, columns, position);
+    if (route === null) return undefined;
+    return route.below
+      ? this.rangeCache.lookupBefore(route.key)
+      : this.rangeCache.lookup(route.key);
+  }
+
+  /**
+   * The primary-key columns of `table`, from the cache or a serializable
+   * read of its schema (one at a time per table); null if the read failed
+   * (for {@link SCHEMA_RELOAD_MS} after a failure, without asking again).
+   */
+  private async keyColumnsOf(
+    table: string,
+    signal: AbortSignal | undefined,
+  ): Promise<readonly PkColumnSchema[] | null> {
+    const known = this.keyColumns.get(table);
+    if (known !== undefined) {
+      if ('columns' in known) return known.columns;
+      if ('loading' in known) return untilAborted(known.loading, signal);
+      if (performance.now() - known.failedAt < SCHEMA_RELOAD_MS) return null;
+    }
+    const loading = this.catalog
+      .describe(table, {
+        consistency: 'serializable',
+        timeoutMs: SCHEMA_LOAD_TIMEOUT_MS,
+        deadlineMs: SCHEMA_LOAD_TIMEOUT_MS,
+      })
+      .then(
+        (schema) => schema.primaryKey,
+        () => null,
+      )
+      .then((columns) => {
+        // Unless forgotten meanwhile (an answer said the table changed).
+        if (this.keyColumns.get(table) === entry) {
+          this.rememberKeyColumns(
+            table,
+            columns === null ? { failedAt: performance.now() } : { columns },
+          );
+        }
+        return columns;
+      });
+    const entry: KeyColumnsEntry = { loading };
+    this.rememberKeyColumns(table, entry);
+    return untilAborted(loading, signal);
+  }
+
+  /** Caches `entry` for `table`, dropping the oldest entry beyond TABLE_SCHEMAS_MAX. */
+  private rememberKeyColumns(table: string, entry: KeyColumnsEntry): void {
+    this.keyColumns.delete(table);
+    if (this.keyColumns.size >= TABLE_SCHEMAS_MAX) {
+      const oldest = this.keyColumns.keys().next();
+      if (oldest.done !== true) this.keyColumns.delete(oldest.value);
+    }
+    this.keyColumns.set(table, entry);
   }
 
   /** The leader cache of `table`'s rows, made on first use (bounded by TABLE_ROUTERS_MAX). */
@@ -698,11 +833,18 @@ export class TesseraClient {
 const kvPath = (key: string): string => `/v1/kv/${encodeURIComponent(key)}`;
 
 /**
- * A table request as the retry loop takes it: row requests go through
- * their table's leader cache, catalog requests through the meta range's.
+ * A table request as the retry loop takes it: row requests go through the
+ * leader cache of their range (or table), catalog requests through the meta range's.
  */
 function apiRequestOf(req: TableRequest, write: boolean): ApiRequest {
-  const route = req.table === null ? { range: META_RANGE_ID } : { routeTable: req.table };
+  const route =
+    req.table === null
+      ? { range: META_RANGE_ID }
+      : {
+          routeTable: req.table,
+          ...(req.range !== undefined ? { range: req.range } : {}),
+          ...(req.position !== undefined ? { position: req.position } : {}),
+        };
   return {
     method: req.method,
     path: req.path,
@@ -745,7 +887,7 @@ function malformed(what: string): TesseraError {
 }
 
 /** Waits for `p`, or rejects with the signal's reason as soon as it aborts. */
-async function untilAborted(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+async function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return p;
   if (signal.aborted) throw abortReason(signal);
   let onAbort = (): void => {};
@@ -754,7 +896,7 @@ async function untilAborted(p: Promise<void>, signal: AbortSignal | undefined): 
     signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
-    await Promise.race([p, aborted]);
+    return await Promise.race([p, aborted]);
   } finally {
     signal.removeEventListener('abort', onAbort);
   }

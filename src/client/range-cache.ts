@@ -48,6 +48,21 @@ export class RangeCache {
     return found;
   }
 
+  /**
+   * The range holding the keys just below `key` (the greatest keys less than
+   * it): the one with `start < key <= end`, or undefined if no range starts
+   * below `key` (`key` is the empty key, or the cache has no ranges). What a
+   * backward scan that starts strictly below `key` reads first.
+   */
+  lookupBefore(key: string): ClientRange | undefined {
+    let found: ClientRange | undefined;
+    for (const r of this.sorted) {
+      if (compareKeys(r.start, key) >= 0) break;
+      found = r;
+    }
+    return found;
+  }
+
   /** Parses a `GET /v1/ranges` body; null if it is not one. */
   static fromBody(body: unknown): RangeCache | null {
     const list = (body as { ranges?: unknown } | null)?.ranges;

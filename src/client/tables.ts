@@ -6,21 +6,31 @@
  * Values cross the wire in the JSON conventions of table/values.ts and are
  * decoded to the model's types: bigint for integers, number for doubles,
  * Uint8Array for binary, string and boolean as they are. The client does
- * not know a table's schema: it encodes what it is given and decodes by
- * those conventions alone (a JSON integer is always a bigint).
+ * not check values against a table's schema: it encodes what it is given
+ * and decodes by those conventions alone (a JSON integer is always a bigint).
  *
  * Writes go through the client's exactly-once sessions (every attempt of
  * one write carries the same `x-tessera-client` / `x-tessera-seq`), so a
  * write whose outcome is unknown is retried safely; a failed condition
- * (CONDITION_FAILED) is final and never retried. Row requests of one table
- * share a leader cache: the server routes a table's rows to its range and
- * answers NOT_LEADER with a hint, which the client follows and keeps.
+ * (CONDITION_FAILED) is final and never retried.
+ *
+ * Routing: a table's rows may span several ranges, split at partition keys
+ * (table/routing.ts). Each row request names the position of its rows
+ * ({@link RowPosition}); the client turns it into a routing key with the
+ * table's primary-key columns (learned from its schema) and sends the
+ * request to the leader of the range holding that key. The server picks
+ * the range from the request itself and answers NOT_LEADER with a hint, so
+ * this is only a hint: without the schema or the range map the client
+ * falls back to one leader cache per table.
  */
 import { ERROR_CODES, TesseraError, type ErrorCode } from '../core/errors.ts';
 import { conditionToJson, type ColumnCondition, type RowCondition } from '../table/condition.ts';
+import { encodeBound } from '../table/key-codec.ts';
+import { partitionSplitKey, routingKeyAt } from '../table/routing.ts';
 import {
   NAME_PATTERN,
   parseTableSchema,
+  type PkColumnSchema,
   type TableOptions,
   type TableSchema,
 } from '../table/schema.ts';
@@ -29,6 +39,7 @@ import {
   INF_MIN,
   type AttributeValue,
   type Infinity_,
+  type PkBound,
   type PkColumnType,
   type PkValue,
   type Version,
@@ -44,13 +55,36 @@ import type { CallOptions, GetOptions } from './options.ts';
 
 // ---- transport ----
 
+/**
+ * Where a request's rows lie in its table, in model values (bigint,
+ * string, Uint8Array; INF_MIN / INF_MAX in scan bounds), for routing:
+ *
+ * - `row`: one row; only its partition key (first primary-key column) is
+ *   used, so a put may leave an auto-increment column out;
+ * - `scan`: where a scan starts (undefined: the table's first row, or its
+ *   last backward); with `exclusive` backward, the scan starts strictly
+ *   below `start`, in the range holding the keys just below it.
+ */
+export type RowPosition =
+  | { readonly kind: 'row'; readonly primaryKey: Readonly<Record<string, unknown>> }
+  | {
+      readonly kind: 'scan';
+      readonly start: Readonly<Record<string, unknown>> | undefined;
+      readonly backward: boolean;
+      readonly exclusive: boolean;
+    };
+
 /** One request of the tables API, as tables.ts hands it to the client. */
 export interface TableRequest {
   readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   readonly path: string;
   readonly body?: unknown;
-  /** The table whose rows the request touches (its leader cache), or null: the catalog. */
+  /** The table whose rows the request touches, or null: the catalog. */
   readonly table: string | null;
+  /** Where the request's rows lie in `table`: it goes to the leader of their range. */
+  readonly position?: RowPosition;
+  /** The range the request's rows lie in ({@link TableTransport.rangeOf}); wins over `position`. */
+  readonly range?: number;
 }
 
 /**
@@ -62,6 +96,13 @@ export interface TableRequest {
 export interface TableTransport {
   read(req: TableRequest, opts: CallOptions): Promise<unknown>;
   write(req: TableRequest, opts: CallOptions): Promise<unknown>;
+  /**
+   * The id of the range the client believes holds the rows at `position`
+   * of `table`, or null if it cannot tell (no schema or no range map).
+   */
+  rangeOf(table: string, position: RowPosition, opts: CallOptions): Promise<number | null>;
+  /** An answer suggests that `table` was dropped or changed: forget its cached schema. */
+  forgetSchema(table: string): void;
 }
 
 // ---- limits ----
@@ -92,9 +133,13 @@ export type PrimaryKeyOf<Row, Key extends ColumnName<Row>> = [Key] extends [neve
   ? { readonly [C in ColumnName<Row>]?: NonNullable<Row[C]> }
   : { readonly [C in Key]: NonNullable<Row[C]> };
 
-/** A scan bound: a primary key whose columns may also be INF_MIN or INF_MAX. */
+/**
+ * A scan bound: leading primary-key columns, each a value or INF_MIN or
+ * INF_MAX. A partial bound (fewer columns than the key) stands for INF_MIN
+ * in the columns it leaves out; the server checks that the columns lead the key.
+ */
 export type PkBoundOf<Row, Key extends ColumnName<Row>> = {
-  readonly [C in keyof PrimaryKeyOf<Row, Key>]: PrimaryKeyOf<Row, Key>[C] | Infinity_;
+  readonly [C in keyof PrimaryKeyOf<Row, Key>]?: PrimaryKeyOf<Row, Key>[C] | Infinity_;
 };
 
 /** A cell value with the version (ms since the Unix epoch) it is written at or was read at. */
@@ -171,8 +216,13 @@ export interface GetRowOptions<Row, Key extends ColumnName<Row>> extends GetOpti
 
 /** Options of {@link TableHandle.scan}. */
 export interface ScanRowsOptions<Row, Key extends ColumnName<Row>> extends GetOptions {
-  /** Inclusive; forward: the lower bound, backward: the upper. Default: the whole table. */
+  /**
+   * Inclusive unless `startExclusive`; forward: the lower bound, backward:
+   * the upper. Default: the whole table.
+   */
   readonly start?: PkBoundOf<Row, Key>;
+  /** Leave out rows equal to `start`: forward rows > start, backward rows < start. */
+  readonly startExclusive?: boolean;
   /** Exclusive; forward: the upper bound, backward: the lower. Default: the whole table. */
   readonly end?: PkBoundOf<Row, Key>;
   /** Rows in the page, 1..{@link SCAN_LIMIT_MAX}; default {@link SCAN_LIMIT_DEFAULT}. */
@@ -195,10 +245,17 @@ export interface ScanAllOptions<Row, Key extends ColumnName<Row>> extends ScanRo
   readonly pagesMax?: number;
 }
 
-/** One page of a scan and where the next one starts (null: the scan is complete). */
+/**
+ * One page of a scan and where the next one starts (null: the scan is
+ * complete). A page covers one range's rows: at the range's edge `next` is
+ * the boundary, a partial key (the partition column only).
+ */
 export interface RowPage<Row, Key extends ColumnName<Row>> {
   readonly rows: readonly RowOf<Row, Key>[];
-  readonly next: PrimaryKeyOf<Row, Key> | null;
+  /** The `start` of the next page, or null at the end. */
+  readonly next: PkBoundOf<Row, Key> | null;
+  /** The next page starts strictly past `next` (its `startExclusive`); false when next is null. */
+  readonly nextExclusive: boolean;
 }
 
 /** A table schema as a caller writes it: options may be left to their defaults. */
@@ -233,13 +290,19 @@ export class TableCatalog {
       { method: 'POST', path: '/v1/tables', body, table: null },
       opts,
     );
+    // A schema read that failed before the table existed is stale now.
+    this.transport.forgetSchema(body.name);
     return schemaFromAnswer(answer, 'create table');
   }
 
-  /** See {@link TesseraClient.describeTable}. */
-  async describe(name: string, opts: CallOptions): Promise<TableSchema> {
+  /**
+   * See {@link TesseraClient.describeTable}. `consistency: 'serializable'`
+   * asks for the answering node's local copy (the client's routing takes it).
+   */
+  async describe(name: string, opts: GetOptions): Promise<TableSchema> {
+    const query = opts.consistency === 'serializable' ? '?consistency=serializable' : '';
     const answer = await this.transport.read(
-      { method: 'GET', path: tablePath(name), table: null },
+      { method: 'GET', path: tablePath(name) + query, table: null },
       opts,
     );
     return schemaFromAnswer(answer, 'describe table');
@@ -278,6 +341,7 @@ export class TableCatalog {
       { method: 'DELETE', path: tablePath(name), table: null },
       opts,
     );
+    this.transport.forgetSchema(name);
     if ((answer as { ok?: unknown } | null)?.ok !== true) throw malformed('drop table');
   }
 }
@@ -309,8 +373,9 @@ export class TableHandle<Row extends RowShape<Row> = AnyRow, Key extends ColumnN
    *   (nothing changed; not retried), INVALID_ARGUMENT, NOT_FOUND (no such table).
    */
   async putRow(row: PutRowOf<Row, Key>, opts: WriteRowOptions = {}): Promise<void> {
-    const body = { row: cellsToJson(row as Record<string, unknown>, 'row'), ...conditionOf(opts) };
-    await this.writeOk('put', body, opts);
+    const cells = row as Record<string, unknown>;
+    const body = { row: cellsToJson(cells, 'row'), ...conditionOf(opts) };
+    await this.writeOk('put', body, { kind: 'row', primaryKey: cells }, opts);
   }
 
   /**
@@ -333,7 +398,7 @@ export class TableHandle<Row extends RowShape<Row> = AnyRow, Key extends ColumnN
     }
     if (opts.at !== undefined) body.at = version(opts.at, 'at');
     const answer = await this.transport.read(
-      { method: 'POST', path: this.path('get', opts), body, table: this.name },
+      { method: 'POST', path: this.path('get', opts), body, ...this.at(rowAt(pk)) },
       opts,
     );
     const row = (answer as { row?: unknown } | null)?.row;
@@ -373,7 +438,7 @@ export class TableHandle<Row extends RowShape<Row> = AnyRow, Key extends ColumnN
     }
     Object.assign(body, conditionOf(opts));
     const answer = (await this.transport.write(
-      { method: 'POST', path: this.path('update'), body, table: this.name },
+      { method: 'POST', path: this.path('update'), body, ...this.at(rowAt(pk)) },
       opts,
     )) as { ok?: unknown; increments?: unknown } | null;
     if (answer?.ok !== true) throw malformed('update row');
@@ -394,18 +459,24 @@ export class TableHandle<Row extends RowShape<Row> = AnyRow, Key extends ColumnN
    * Deleting an absent row succeeds unless a condition says otherwise.
    */
   async deleteRow(pk: PrimaryKeyOf<Row, Key>, opts: WriteRowOptions = {}): Promise<void> {
-    await this.writeOk('delete', { primaryKey: pkToJson(pk), ...conditionOf(opts) }, opts);
+    const body = { primaryKey: pkToJson(pk), ...conditionOf(opts) };
+    await this.writeOk('delete', body, rowAt(pk), opts);
   }
 
   /**
    * One page of rows in primary-key order (`POST .../scan`) and where the
-   * next page starts: pass `next` as `start` of the same scan to continue
-   * (null: no more rows). A page may hold fewer than `limit` rows and still
-   * have a next one.
+   * next page starts: pass `next` as `start` and `nextExclusive` as
+   * `startExclusive` of the same scan to continue (null: no more rows). A
+   * page holds the rows of one range at most, so it may hold fewer than
+   * `limit` rows, even none, and still have a next one.
    */
   async scan(opts: ScanRowsOptions<Row, Key> = {}): Promise<RowPage<Row, Key>> {
     const body: Record<string, unknown> = {};
     if (opts.start !== undefined) body.start = boundToJson(opts.start, 'start');
+    if (opts.startExclusive !== undefined && typeof opts.startExclusive !== 'boolean') {
+      throw invalid('startExclusive must be a boolean');
+    }
+    if (opts.startExclusive === true) body.startExclusive = true;
     if (opts.end !== undefined) body.end = boundToJson(opts.end, 'end');
     if (opts.limit !== undefined) {
       const limit = positiveInt(opts.limit, 'limit');
@@ -424,48 +495,80 @@ export class TableHandle<Row extends RowShape<Row> = AnyRow, Key extends ColumnN
     if (opts.filter !== undefined) {
       body.filter = conditionToJson({ rowExistence: 'IGNORE', columnCondition: opts.filter }).if;
     }
+    const position: RowPosition = {
+      kind: 'scan',
+      start: opts.start,
+      backward: opts.direction === 'backward',
+      exclusive: opts.startExclusive === true,
+    };
     const answer = (await this.transport.read(
-      { method: 'POST', path: this.path('scan', opts), body, table: this.name },
+      { method: 'POST', path: this.path('scan', opts), body, ...this.at(position) },
       opts,
-    )) as { rows?: unknown; next?: unknown } | null;
+    )) as { rows?: unknown; next?: unknown; nextExclusive?: unknown } | null;
     if (!Array.isArray(answer?.rows)) throw malformed('scan');
     const rows = answer.rows.map((r: unknown) => rowFromJson(r) as RowOf<Row, Key>);
-    if (answer.next === null || answer.next === undefined) return { rows, next: null };
-    return { rows, next: pkFromJson(answer.next, 'scan') as PrimaryKeyOf<Row, Key> };
+    if (answer.nextExclusive !== undefined && typeof answer.nextExclusive !== 'boolean') {
+      throw malformed('scan');
+    }
+    if (answer.next === null || answer.next === undefined) {
+      return { rows, next: null, nextExclusive: false };
+    }
+    return {
+      rows,
+      next: boundFromJson(answer.next, 'scan') as PkBoundOf<Row, Key>,
+      nextExclusive: answer.nextExclusive === true,
+    };
   }
 
   /**
    * Every row of a scan, page after page (each page one {@link scan}
-   * call), until a page's `next` is null.
+   * call), until a page's `next` is null. Each page continues where the
+   * last one ended: at its `next`, exclusive if it said so (pages end at
+   * range boundaries).
    *
    * @throws TesseraError RESOURCE_EXHAUSTED after `opts.pagesMax` pages
-   *   with rows left (details.next: where to continue); INTERNAL if the
-   *   server answers a `next` that does not move past the page's start.
+   *   with rows left (details.next and details.nextExclusive: where to
+   *   continue); INTERNAL if the server answers a `next` that does not move
+   *   past the page's start.
    */
   async *scanAll(opts: ScanAllOptions<Row, Key> = {}): AsyncGenerator<RowOf<Row, Key>, void> {
     const pagesMax = positiveInt(opts.pagesMax ?? SCAN_ALL_PAGES_DEFAULT, 'pagesMax');
     const scanOpts: ScanRowsOptions<Row, Key> & { pagesMax?: number } = { ...opts };
     delete scanOpts.pagesMax;
     let start = opts.start;
+    let exclusive = opts.startExclusive === true;
     for (let page = 0; page < pagesMax; page++) {
-      const { rows, next } = await this.scan(
-        start === undefined ? scanOpts : { ...scanOpts, start },
-      );
+      const { rows, next, nextExclusive } = await this.scan({
+        ...scanOpts,
+        ...(start === undefined ? {} : { start }),
+        startExclusive: exclusive,
+      });
       yield* rows;
       if (next === null) return;
-      if (start !== undefined && sameJson(boundToJson(start, 'start'), pkToJson(next))) {
+      if (start !== undefined && !advances(start, exclusive, next, nextExclusive)) {
         throw new TesseraError(
           'INTERNAL',
           'scan: the server answered a next that does not advance',
+          { start: boundToJson(start, 'start'), startExclusive: exclusive },
         );
       }
-      start = next as PkBoundOf<Row, Key>;
+      start = next;
+      exclusive = nextExclusive;
     }
     throw new TesseraError(
       'RESOURCE_EXHAUSTED',
       `scanAll read ${pagesMax} pages and rows remain; continue with scan from details.next`,
-      { limit: pagesMax, next: start === undefined ? null : boundToJson(start, 'start') },
+      {
+        limit: pagesMax,
+        next: start === undefined ? null : boundToJson(start, 'start'),
+        ...(exclusive ? { nextExclusive: true } : {}),
+      },
     );
+  }
+
+  /** The routing part of a request on this table's rows at `position`. */
+  private at(position: RowPosition): { table: string; position: RowPosition } {
+    return { table: this.name, position };
   }
 
   private path(op: 'put' | 'get' | 'update' | 'delete' | 'scan', opts: GetOptions = {}): string {
@@ -477,16 +580,111 @@ export class TableHandle<Row extends RowShape<Row> = AnyRow, Key extends ColumnN
     return `${tablePath(this.name)}/${op}${query}`;
   }
 
-  private async writeOk(op: 'put' | 'delete', body: unknown, opts: CallOptions): Promise<void> {
+  private async writeOk(
+    op: 'put' | 'delete',
+    body: unknown,
+    position: RowPosition,
+    opts: CallOptions,
+  ): Promise<void> {
     const answer = await this.transport.write(
-      { method: 'POST', path: this.path(op), body, table: this.name },
+      { method: 'POST', path: this.path(op), body, ...this.at(position) },
       opts,
     );
     if ((answer as { ok?: unknown } | null)?.ok !== true) throw malformed(`${op} row`);
   }
 }
 
+// ---- routing ----
+
+/** A request on the row with primary key (or row) `pk`. */
+function rowAt(pk: object): RowPosition {
+  return { kind: 'row', primaryKey: pk as Readonly<Record<string, unknown>> };
+}
+
+/**
+ * True for the error codes of a table request that suggest the client's
+ * copy of the table's schema is stale: the table is gone (NOT_FOUND) or
+ * the request did not fit it (INVALID_ARGUMENT, e.g. a table made again
+ * with other key columns).
+ */
+export function suggestsSchemaChange(code: ErrorCode): boolean {
+  return code === 'NOT_FOUND' || code === 'INVALID_ARGUMENT';
+}
+
+/** Where a request goes: the range holding `key` or, with `below`, the keys just below it. */
+export interface RowsRoute {
+  readonly key: string;
+  readonly below: boolean;
+}
+
+/**
+ * The routing key of the rows at `position` of table `table`, whose
+ * primary key has `columns`, as the server routes them (table/routing.ts):
+ * a row by its partition key, a scan by its start bound (the table's first
+ * or last position without one) and, backward with an exclusive start, to
+ * the range holding the keys just below it. Null if the position does not
+ * fit the columns (the server refuses such a request; it goes anywhere).
+ */
+export function routeOf(
+  table: string,
+  columns: readonly Pick<PkColumnSchema, 'name' | 'type'>[],
+  position: RowPosition,
+): RowsRoute | null {
+  const first = columns[0];
+  if (first === undefined) return null;
+  try {
+    if (position.kind === 'row') {
+      const value = position.primaryKey[first.name];
+      if (!isPkValue(value)) return null;
+      return { key: partitionSplitKey(table, first.type, value), below: false };
+    }
+    const bound = boundValues(columns, position.start, position.backward);
+    if (bound === null) return null;
+    const bytes = encodeBound(
+      columns.map((c) => c.type),
+      bound,
+    );
+    return {
+      key: routingKeyAt(table, bytes),
+      below: position.backward && position.exclusive,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A scan bound's values in key order, as the server reads `start`: the
+ * leading key columns it names (undefined: the table's first position, or
+ * its last backward); null if it names others or none.
+ */
+function boundValues(
+  columns: readonly Pick<PkColumnSchema, 'name' | 'type'>[],
+  start: Readonly<Record<string, unknown>> | undefined,
+  backward: boolean,
+): PkBound[] | null {
+  if (start === undefined) return [backward ? INF_MAX : INF_MIN];
+  const named = Object.keys(start).filter((k) => start[k] !== undefined);
+  const out: PkBound[] = [];
+  for (const c of columns) {
+    const v = start[c.name];
+    if (v === undefined) break;
+    if (v !== INF_MIN && v !== INF_MAX && !isPkValue(v)) return null;
+    out.push(v as PkBound);
+  }
+  return out.length === 0 || out.length !== named.length ? null : out;
+}
+
+function isPkValue(v: unknown): v is PkValue {
+  return typeof v === 'string' || typeof v === 'bigint' || v instanceof Uint8Array;
+}
+
 // ---- JSON of rows (also used by the CLI) ----
+
+/** The wire form of a scan bound (`start`, `end`, a page's `next`): values, or `{"$inf": ...}`. */
+export function scanBoundToJson(bound: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return boundToJson(bound, 'bound');
+}
 
 // ---- batches ----
 
@@ -574,12 +772,67 @@ function batchErrorOf(e: unknown): TesseraError {
   return new TesseraError(code, typeof o?.message === 'string' ? o.message : undefined);
 }
 
+/** The items of a batch that go in one request, and where that request goes. */
+interface BatchGroup {
+  readonly route: Pick<TableRequest, 'table' | 'position' | 'range'>;
+  readonly indexes: number[];
+}
+
+/** Where a batch item's row lies: its partition key decides. */
+function batchPosition(item: BatchWriteItem | BatchGetItem): RowPosition {
+  const pk = 'kind' in item && item.kind === 'put' ? item.row : item.primaryKey;
+  return { kind: 'row', primaryKey: pk };
+}
+
+/**
+ * The items of a batch grouped by the range their rows lie in, as far as
+ * the client knows (else by table), in input order within each group; one
+ * group of all items, routed by the first, for an atomic batch.
+ */
+async function batchGroups(
+  transport: TableTransport,
+  items: readonly (BatchWriteItem | BatchGetItem)[],
+  atomic: boolean,
+  opts: CallOptions,
+): Promise<BatchGroup[]> {
+  const positions = items.map(batchPosition);
+  if (atomic) {
+    const route = { table: items[0]!.table, position: positions[0]! };
+    return [{ route, indexes: items.map((_, i) => i) }];
+  }
+  const ranges = await Promise.all(
+    items.map((it, i) => transport.rangeOf(it.table, positions[i]!, opts)),
+  );
+  const groups = new Map<string, BatchGroup>();
+  for (const [i, it] of items.entries()) {
+    const range = ranges[i]!;
+    const key = range === null ? `table ${it.table}` : `range ${range}`;
+    let group = groups.get(key);
+    if (group === undefined) {
+      const route = range === null ? { table: it.table } : { table: it.table, range };
+      group = { route, indexes: [] };
+      groups.set(key, group);
+    }
+    group.indexes.push(i);
+  }
+  return [...groups.values()];
+}
+
+/** The error of a batch item; one that suggests its table changed drops the cached schema. */
+function batchItemError(transport: TableTransport, table: string, e: unknown): TesseraError {
+  const error = batchErrorOf(e);
+  if (suggestsSchemaChange(error.code)) transport.forgetSchema(table);
+  return error;
+}
+
 /**
  * Several row writes, on any tables (`POST /v1/tables/batch-write`), with a
- * result per write in order. Writes are sent per table (a table lives in one
- * range), each request to its table's leader with its own exactly-once
- * session. With `atomic`, all writes go in one request and either all apply
- * or none; the server refuses (INVALID_ARGUMENT) writes that span ranges.
+ * result per write in order. Writes are sent per range (by the partition
+ * keys of their rows, when the client knows the tables' schemas and the
+ * range map; else per table), each request to its range's leader with its
+ * own exactly-once session. With `atomic`, all writes go in one request
+ * and either all apply or none; the server refuses (INVALID_ARGUMENT)
+ * writes that span ranges.
  */
 export async function batchWriteRows(
   transport: TableTransport,
@@ -590,27 +843,17 @@ export async function batchWriteRows(
     throw invalid(`a batch holds 1 to ${BATCH_ROWS_MAX} writes`);
   }
   const json = items.map(batchItemJson);
-  const groups = new Map<string, number[]>();
-  if (opts.atomic === true)
-    groups.set(
-      items[0]!.table,
-      items.map((_, i) => i),
-    );
-  else
-    for (const [i, it] of items.entries())
-      groups.set(it.table, [...(groups.get(it.table) ?? []), i]);
+  const atomic = opts.atomic === true;
+  const groups = await batchGroups(transport, items, atomic, opts);
   const results: BatchResult<Readonly<Record<string, bigint>>>[] = new Array(items.length);
   await Promise.all(
-    [...groups].map(async ([table, indexes]) => {
+    groups.map(async ({ route, indexes }) => {
       const answer = (await transport.write(
         {
           method: 'POST',
           path: '/v1/tables/batch-write',
-          body: {
-            writes: indexes.map((i) => json[i]),
-            ...(opts.atomic === true ? { atomic: true } : {}),
-          },
-          table,
+          body: { writes: indexes.map((i) => json[i]), ...(atomic ? { atomic: true } : {}) },
+          ...route,
         },
         opts,
       )) as { results?: unknown } | null;
@@ -627,7 +870,7 @@ export async function batchWriteRows(
           }
           results[i] = { ok: true, value: inc };
         } else {
-          results[i] = { ok: false, error: batchErrorOf(r?.error) };
+          results[i] = { ok: false, error: batchItemError(transport, items[i]!.table, r?.error) };
         }
       }
     }),
@@ -635,7 +878,11 @@ export async function batchWriteRows(
   return results;
 }
 
-/** Several row reads, on any tables (`POST /v1/tables/batch-get`): a result per read, in order. */
+/**
+ * Several row reads, on any tables (`POST /v1/tables/batch-get`): a result
+ * per read, in order. Reads are sent per range like {@link batchWriteRows}'
+ * writes, each request to its range's leader.
+ */
 export async function batchGetRows(
   transport: TableTransport,
   gets: readonly BatchGetItem[],
@@ -644,35 +891,47 @@ export async function batchGetRows(
   if (gets.length === 0 || gets.length > BATCH_ROWS_MAX) {
     throw invalid(`a batch holds 1 to ${BATCH_ROWS_MAX} reads`);
   }
-  const body = {
-    gets: gets.map((g) => {
-      checkTableName(g.table);
-      return {
-        table: g.table,
-        primaryKey: pkToJson(g.primaryKey),
-        ...(g.columns !== undefined ? { columns: [...g.columns] } : {}),
-        ...(g.maxVersions !== undefined
-          ? { maxVersions: positiveInt(g.maxVersions, 'maxVersions') }
-          : {}),
-      };
-    }),
-  };
+  const json = gets.map((g) => {
+    checkTableName(g.table);
+    return {
+      table: g.table,
+      primaryKey: pkToJson(g.primaryKey),
+      ...(g.columns !== undefined ? { columns: [...g.columns] } : {}),
+      ...(g.maxVersions !== undefined
+        ? { maxVersions: positiveInt(g.maxVersions, 'maxVersions') }
+        : {}),
+    };
+  });
   const query = opts.consistency === 'serializable' ? '?consistency=serializable' : '';
-  const answer = (await transport.read(
-    { method: 'POST', path: `/v1/tables/batch-get${query}`, body, table: gets[0]!.table },
-    opts,
-  )) as { results?: unknown } | null;
-  if (!Array.isArray(answer?.results) || answer.results.length !== gets.length) {
-    throw malformed('batch get');
-  }
-  return answer.results.map((r: { row?: unknown; error?: unknown }) =>
-    r?.error !== undefined
-      ? { ok: false as const, error: batchErrorOf(r.error) }
-      : {
-          ok: true as const,
-          value: r?.row === null || r?.row === undefined ? null : rowFromJson(r.row),
+  const groups = await batchGroups(transport, gets, false, opts);
+  const results: BatchResult<RowOf<AnyRow, never> | null>[] = new Array(gets.length);
+  await Promise.all(
+    groups.map(async ({ route, indexes }) => {
+      const answer = (await transport.read(
+        {
+          method: 'POST',
+          path: `/v1/tables/batch-get${query}`,
+          body: { gets: indexes.map((i) => json[i]) },
+          ...route,
         },
+        opts,
+      )) as { results?: unknown } | null;
+      if (!Array.isArray(answer?.results) || answer.results.length !== indexes.length) {
+        throw malformed('batch get');
+      }
+      for (const [j, i] of indexes.entries()) {
+        const r = answer.results[j] as { row?: unknown; error?: unknown } | null;
+        results[i] =
+          r?.error !== undefined
+            ? { ok: false, error: batchItemError(transport, gets[i]!.table, r.error) }
+            : {
+                ok: true,
+                value: r?.row === null || r?.row === undefined ? null : rowFromJson(r.row),
+              };
+      }
+    }),
   );
+  return results;
 }
 
 /**
@@ -796,6 +1055,39 @@ function boundToJson(
   return out;
 }
 
+/** A scan bound as the server answers it (`next`): values, or `{"$inf": ...}`. */
+function boundFromJson(json: unknown, what: string): Record<string, PkBound> {
+  if (!isPlainObject(json)) throw malformed(what);
+  const out: Record<string, PkBound> = {};
+  for (const [col, v] of Object.entries(json)) {
+    const inf = isPlainObject(v) ? v.$inf : undefined;
+    if (inf === 'min') out[col] = INF_MIN;
+    else if (inf === 'max') out[col] = INF_MAX;
+    else out[col] = pkFromJson({ [col]: v }, what)[col]!;
+  }
+  return out;
+}
+
+/**
+ * True if a scan page's continuation (`next`, `nextExclusive`) moves past
+ * its start (`start`, `startExclusive`): a different bound, or the same one
+ * turned from inclusive to exclusive. Bounds compare by their columns, in
+ * any order (without the schema the client cannot order different bounds).
+ */
+function advances(
+  start: Readonly<Record<string, unknown>>,
+  startExclusive: boolean,
+  next: Readonly<Record<string, unknown>>,
+  nextExclusive: boolean,
+): boolean {
+  const canonical = (b: Readonly<Record<string, unknown>>): string =>
+    JSON.stringify(
+      Object.entries(boundToJson(b, 'bound')).sort(([a], [c]) => (a < c ? -1 : a > c ? 1 : 0)),
+    );
+  if (canonical(start) !== canonical(next)) return true;
+  return !startExclusive && nextExclusive;
+}
+
 function pkFromJson(json: unknown, what: string): Record<string, PkValue> {
   if (!isPlainObject(json)) throw malformed(what);
   const out: Record<string, PkValue> = {};
@@ -829,10 +1121,6 @@ function version(v: unknown, what: string): Version {
     throw invalid(`${what} must be a version: a non-negative integer of ms since the Unix epoch`);
   }
   return v;
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** A schema as the server answers it, keeping the known fields only. */

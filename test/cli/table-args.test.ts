@@ -12,6 +12,8 @@ import {
   parseJsonArg,
   parsePkSpec,
   pkFromJsonArg,
+  scanFromFlags,
+  scanPageJson,
   tableSchemaFromFlags,
   updateFromJsonArg,
 } from '../../src/cli/table-args.ts';
@@ -132,5 +134,47 @@ describe('table and row CLI arguments', () => {
       () => updateFromJsonArg({ increment: { n: 1.5 } }),
       invalidArgument(/increment.n: expected an integer/),
     );
+  });
+
+  it('row scan flags make the scan; its page prints nextExclusive only when set', () => {
+    assert.deepEqual(scanFromFlags({}), {});
+    assert.deepEqual(
+      scanFromFlags({
+        start: '{"user": "m"}',
+        startExclusive: true,
+        end: '{"user": {"$inf": "min"}}',
+        limit: '10',
+        backward: true,
+        maxVersions: '2',
+        serializable: true,
+      }),
+      {
+        start: { user: 'm' },
+        startExclusive: true,
+        end: { user: INF_MIN },
+        limit: 10,
+        direction: 'backward',
+        maxVersions: 2,
+        consistency: 'serializable',
+      },
+    );
+    assert.throws(() => scanFromFlags({ limit: '0' }), invalidArgument(/--limit/));
+    const row = { primaryKey: { user: 'c', seq: 1n }, columns: { n: [{ value: 2n, version: 5 }] } };
+    assert.deepEqual(
+      scanPageJson({ rows: [row], next: { user: 'c', seq: 2n }, nextExclusive: false }),
+      {
+        rows: [{ primaryKey: { user: 'c', seq: 1 }, columns: { n: [{ value: 2, version: 5 }] } }],
+        next: { user: 'c', seq: 2 },
+      },
+    );
+    assert.deepEqual(scanPageJson({ rows: [], next: { user: 'm' }, nextExclusive: true }), {
+      rows: [],
+      next: { user: 'm' },
+      nextExclusive: true,
+    });
+    assert.deepEqual(scanPageJson({ rows: [], next: null, nextExclusive: false }), {
+      rows: [],
+      next: null,
+    });
   });
 });

@@ -449,11 +449,16 @@ describe('tables: batches', () => {
     const { c, seen } = client((s) =>
       s.url.includes('batch-get')
         ? json(200, {
-            results: [
-              { row: { primaryKey: { k: 'x' }, columns: { v: [{ value: 7, version: 5 }] } } },
-              { row: null },
-              { error: { code: 'NOT_FOUND', message: 'no table' } },
-            ],
+            results: (s.body as { gets: { table: string; primaryKey: { k: string } }[] }).gets.map(
+              (g) =>
+                g.table === 'c'
+                  ? { error: { code: 'NOT_FOUND', message: 'no table' } }
+                  : g.primaryKey.k === 'x'
+                    ? {
+                        row: { primaryKey: { k: 'x' }, columns: { v: [{ value: 7, version: 5 }] } },
+                      }
+                    : { row: null },
+            ),
           })
         : json(200, { results: [{ ok: true }, { ok: true }] }),
     );
