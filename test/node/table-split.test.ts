@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { TesseraClient } from '../../src/client/client.ts';
 import { partitionSplitKey } from '../../src/table/routing.ts';
-import { httpCaller } from '../support/http-call.ts';
+import { gcRemovedRecords, httpCaller } from '../support/http-call.ts';
 import { LocalCluster } from '../support/local-cluster.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -79,15 +79,7 @@ test(
         row: { k: 'z', v: { value: i, version: Date.now() - 1000 + i } },
       });
     }
-    const removed = async (): Promise<number> => {
-      let total = 0;
-      for (const e of endpoints) {
-        const text = await (await fetch(`http://${e}/metrics`)).text();
-        const m = /^tessera_table_gc_removed_records_total (\d+)$/m.exec(text);
-        total += m === null ? 0 : Number(m[1]);
-      }
-      return total;
-    };
+    const removed = (): Promise<number> => gcRemovedRecords(endpoints);
     for (let i = 0; i < 150 && (await removed()) === 0; i++)
       await new Promise((r) => setTimeout(r, 100));
     assert.ok((await removed()) > 0, 'the leader of the second range collected the old versions');

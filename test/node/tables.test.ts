@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { httpCaller, type Reply } from '../support/http-call.ts';
+import { gcRemovedRecords, httpCaller, type Reply } from '../support/http-call.ts';
 import { LocalCluster } from '../support/local-cluster.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -338,15 +338,7 @@ test(
       primaryKey: { k: 'a' },
       maxVersions: 10,
     });
-    const removed = async (): Promise<number> => {
-      let total = 0;
-      for (const e of endpoints) {
-        const text = await (await fetch(`http://${e}/metrics`)).text();
-        const m = /^tessera_table_gc_removed_records_total (\d+)$/m.exec(text);
-        total += m === null ? 0 : Number(m[1]);
-      }
-      return total;
-    };
+    const removed = (): Promise<number> => gcRemovedRecords(endpoints);
     for (let i = 0; i < 100 && (await removed()) === 0; i++)
       await new Promise((r) => setTimeout(r, 100));
     assert.ok((await removed()) > 0, 'a leader collected the hidden versions');

@@ -54,3 +54,14 @@ export function httpCaller(endpoints: () => readonly string[]) {
     assert.fail(`no answer for ${method} ${path}: ${JSON.stringify(last)}`);
   };
 }
+
+/** Records removed by table GC so far, summed over the nodes' `/metrics`. */
+export async function gcRemovedRecords(endpoints: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const e of endpoints) {
+    const text = await (await fetch(`http://${e}/metrics`)).text();
+    const m = /^tessera_table_gc_removed_records_total (\d+)$/m.exec(text);
+    total += m === null ? 0 : Number(m[1]);
+  }
+  return total;
+}
